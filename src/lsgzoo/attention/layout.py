@@ -1,0 +1,62 @@
+"""Block layout of LSG attention: padding, local windows, the sparse window rule.
+
+All functions are pure tensor index manipulations; none allocates anything of
+size t×t. Notation: bs block size, sbs sparse block size, c = bs // sf,
+tp padded length, nb = tp / bs blocks, L compressed length.
+"""
+
+import torch
+import torch.nn.functional as F
+
+
+def padded_length(length: int, block_size: int, adaptive: bool = True) -> int:
+    """Length after adaptive padding: a multiple of bs when length > 2·bs, else unchanged."""
+    if length <= 2 * block_size or length % block_size == 0:
+        return length
+    if not adaptive:
+        raise ValueError(
+            f"sequence length {length} is not a multiple of block_size={block_size} and adaptive=False; "
+            "set adaptive=True or pad inputs to a multiple of block_size"
+        )
+    return length + block_size - length % block_size
+
+
+def uses_full_attention(padded: int, block_size: int) -> bool:
+    """Short inputs (tp ≤ 2·bs) use plain full attention."""
+    return padded <= 2 * block_size
+
+
+def local_windows(x: torch.Tensor, block_size: int, fill: float = 0.0) -> torch.Tensor:
+    """(..., tp, d) → (..., nb, 3·bs, d): block w sees positions [(w−1)·bs, (w+2)·bs), padded with `fill`."""
+    padded = F.pad(x, (0, 0, block_size, block_size), value=fill)
+    return padded.unfold(-2, 3 * block_size, block_size).transpose(-1, -2)
+
+
+def sparse_window_index(compressed_length: int, num_blocks: int, c: int, sparse_block_size: int):
+    """The original's sparse window rule (spec §3.1), as indices.
+
+    Returns (pad, index): pad the compressed sequence with `pad` entries on both ends,
+    then block w takes padded entries `index[w]` (long (nb, S), S ≤ 2·sbs).
+    """
+    o = c % 2
+    window = 6 * sparse_block_size
+    pad = (window - c) // 2 + o
+    u = (window - 3 * c) // 2 + o
+    u_end = u + o
+    in_window = list(range(window))
+    offsets = in_window[u - sparse_block_size:u] + in_window[-u_end:-u_end + sparse_block_size]
+    count = (compressed_length + 2 * pad - window) // c + 1 - o
+    if count != num_blocks:
+        raise ValueError(
+            f"sparse windows ({count}) do not match query blocks ({num_blocks}) for compressed length "
+            f"{compressed_length}, c={c}, sparse_block_size={sparse_block_size}"
+        )
+    starts = torch.arange(num_blocks).unsqueeze(1) * c
+    return pad, starts + torch.tensor(offsets, dtype=torch.long).view(1, -1)
+
+
+def sparse_windows(x: torch.Tensor, c: int, sparse_block_size: int, num_blocks: int, fill: float = 0.0):
+    """(..., L, d) → (..., nb, S, d): the compressed entries each query block sees."""
+    pad, index = sparse_window_index(x.shape[-2], num_blocks, c, sparse_block_size)
+    padded = F.pad(x, (0, 0, pad, pad), value=fill)
+    return padded[..., index.to(x.device), :]

@@ -1,0 +1,154 @@
+"""LSG attention: every query block attends to [global | sparse window | local window].
+
+`LSGAttention` is parameter-free and works on per-head tensors, so a notebook can
+call it on plain tensors; `LSGSelfAttention` adds BART-named q/k/v/out projections.
+
+Layout (spec §3): inputs (n, h, g + t, dh) whose first g rows are global tokens.
+The t real positions are right-padded to tp (a multiple of bs) when t > 2·bs.
+If tp ≤ 2·bs, plain full attention. Otherwise global queries see all g + tp keys,
+and query block w (positions [w·bs, (w+1)·bs)) sees the g global keys, the sparse
+tokens just outside its local window, and local positions [(w−1)·bs, (w+2)·bs).
+"""
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lsgzoo.attention.backends import BACKENDS
+from lsgzoo.attention.config import LSGAttentionConfig
+from lsgzoo.attention.layout import local_windows, padded_length, sparse_windows, uses_full_attention
+from lsgzoo.selectors.registry import build_selector
+
+
+def additive_key_mask(padding_mask, batch: int, length: int, dtype, device, mask_first_token: bool = False):
+    """2-D padding mask (n, t), nonzero = real (or None) → additive mask (n, 1, 1, t): 0 / finfo.min."""
+    masked_value = torch.finfo(dtype).min
+    if padding_mask is None:
+        mask = torch.zeros(batch, 1, 1, length, dtype=dtype, device=device)
+    else:
+        if padding_mask.shape != (batch, length):
+            raise ValueError(f"padding_mask has shape {tuple(padding_mask.shape)}, expected ({batch}, {length})")
+        mask = torch.zeros(batch, 1, 1, length, dtype=dtype, device=device)
+        mask = mask.masked_fill((padding_mask == 0).view(batch, 1, 1, length), masked_value)
+    if mask_first_token:
+        mask[..., 0] = masked_value
+    return mask
+
+
+class LSGAttention(nn.Module):
+    """Parameter-free LSG attention (dropout on probabilities while training)."""
+
+    def __init__(self, config: LSGAttentionConfig):
+        super().__init__()
+        self.config = config
+        self.selector = build_selector(config) if config.sparse_enabled else None
+        self.attend = BACKENDS[config.backend]
+
+    def forward(self, query, key, value, padding_mask=None):
+        """query/key/value (n, h, g + t, dh), first g rows global; padding_mask (n, t), 1 = real.
+
+        Returns (n, h, g + t, dh). Pads t to a block multiple when needed and un-pads.
+        """
+        cfg = self.config
+        n, _, total, _ = query.shape
+        length = total - cfg.num_global_tokens
+        if length < 1:
+            raise ValueError(f"inputs hold {total} rows but num_global_tokens={cfg.num_global_tokens}")
+        key_mask = additive_key_mask(padding_mask, n, length, query.dtype, query.device, cfg.mask_first_token)
+        padded = padded_length(length, cfg.block_size, cfg.adaptive)
+        if padded != length:
+            extra = padded - length
+            query, key, value = (F.pad(x, (0, 0, 0, extra)) for x in (query, key, value))
+            key_mask = F.pad(key_mask, (0, extra), value=torch.finfo(query.dtype).min)
+        return self.attend_padded(query, key, value, key_mask)[:, :, :total]
+
+    def attend_padded(self, query, key, value, key_mask):
+        """The layer algorithm on padded inputs.
+
+        query/key/value (n, h, g + tp, dh); key_mask (n, 1, 1, tp) additive → (n, h, g + tp, dh).
+        """
+        cfg = self.config
+        g, bs = cfg.num_global_tokens, cfg.block_size
+        dropout = cfg.attention_dropout if self.training else 0.0
+        n, h, total, dh = query.shape
+        padded = total - g
+        full_mask = F.pad(key_mask, (g, 0), value=0.0)  # (n, 1, 1, g + tp)
+        if uses_full_attention(padded, bs):
+            return self.attend(query, key, value, full_mask, dropout, self.training)
+        if padded % bs:
+            raise ValueError(f"padded length {padded} is not a multiple of block_size={bs}")
+        global_out = self.attend(query[:, :, :g], key, value, full_mask, dropout, self.training)  # (n, h, g, dh)
+        block_keys, block_values, block_mask = self.assemble_blocks(query, key, value, key_mask)
+        block_out = self.attend(
+            query[:, :, g:].reshape(n, h, padded // bs, bs, dh),  # (n, h, nb, bs, dh)
+            block_keys,  # (n, h, nb, Kb, dh)
+            block_values,
+            block_mask,  # (n, 1|h, nb, 1, Kb)
+            dropout,
+            self.training,
+        )
+        return torch.cat([global_out, block_out.reshape(n, h, padded, dh)], dim=2)
+
+    def assemble_blocks(self, query, key, value, key_mask):
+        """Per-block keys [global | sparse window | local window] and their one mask.
+
+        query/key/value (n, h, g + tp, dh), key_mask (n, 1, 1, tp) →
+        keys/values (n, h, nb, Kb, dh) and mask (n, 1|h, nb, 1, Kb), Kb = g + S + 3·bs.
+        """
+        cfg = self.config
+        g, bs = cfg.num_global_tokens, cfg.block_size
+        n, h, total, dh = key.shape
+        num_blocks = (total - g) // bs
+        masked_value = torch.finfo(key.dtype).min
+        local_q, local_k, local_v = query[:, :, g:], key[:, :, g:], value[:, :, g:]
+
+        keys = [key[:, :, :g].unsqueeze(2).expand(n, h, num_blocks, g, dh)]
+        values = [value[:, :, :g].unsqueeze(2).expand(n, h, num_blocks, g, dh)]
+        masks = [key_mask.new_zeros(n, 1, num_blocks, 1, g)]
+        if self.selector is not None:
+            sparse = self.selector(local_q, local_k, local_v, key_mask)
+            c, sbs = cfg.compressed_block_size, cfg.sparse_block_size
+            keys.append(sparse_windows(sparse.keys, c, sbs, num_blocks))  # (n, h, nb, S, dh)
+            values.append(sparse_windows(sparse.values, c, sbs, num_blocks))
+            sparse_mask = sparse_windows(sparse.mask.transpose(-1, -2), c, sbs, num_blocks, masked_value)
+            masks.append(sparse_mask.transpose(-1, -2))  # (n, 1|h, nb, 1, S)
+        keys.append(local_windows(local_k, bs))  # (n, h, nb, 3·bs, dh)
+        values.append(local_windows(local_v, bs))
+        masks.append(local_windows(key_mask.transpose(-1, -2), bs, masked_value).transpose(-1, -2))
+
+        mask_heads = max(m.shape[1] for m in masks)
+        block_mask = torch.cat([m.expand(n, mask_heads, num_blocks, 1, m.shape[-1]) for m in masks], dim=-1)
+        return torch.cat(keys, dim=-2), torch.cat(values, dim=-2), block_mask
+
+
+def lsg_attention(query, key, value, config: LSGAttentionConfig, padding_mask=None):
+    """Functional LSG attention on plain tensors (see `LSGAttention.forward`)."""
+    return LSGAttention(config)(query, key, value, padding_mask)
+
+
+class LSGSelfAttention(nn.Module):
+    """Multi-head LSG self-attention with BART's projection names (q/k/v/out_proj).
+
+    hidden_states (n, g + t, d) with the g global tokens first → ((n, g + t, d), None).
+    """
+
+    def __init__(self, embed_dim: int, num_heads: int, config: LSGAttentionConfig, bias: bool = True):
+        super().__init__()
+        if embed_dim % num_heads:
+            raise ValueError(f"embed_dim={embed_dim} must be divisible by num_heads={num_heads}")
+        self.embed_dim, self.num_heads, self.head_dim = embed_dim, num_heads, embed_dim // num_heads
+        self.q_proj = nn.Linear(embed_dim, embed_dim, bias=bias)
+        self.k_proj = nn.Linear(embed_dim, embed_dim, bias=bias)
+        self.v_proj = nn.Linear(embed_dim, embed_dim, bias=bias)
+        self.out_proj = nn.Linear(embed_dim, embed_dim, bias=bias)
+        self.attention = LSGAttention(config)
+
+    def split_heads(self, x):
+        n, t, _ = x.shape
+        return x.view(n, t, self.num_heads, self.head_dim).transpose(1, 2)  # (n, h, t, dh)
+
+    def forward(self, hidden_states, attention_mask=None, **kwargs):
+        q, k, v = (self.split_heads(p(hidden_states)) for p in (self.q_proj, self.k_proj, self.v_proj))
+        out = self.attention(q, k, v, attention_mask)  # (n, h, g + t, dh)
+        n, _, t, _ = out.shape
+        return self.out_proj(out.transpose(1, 2).reshape(n, t, self.embed_dim)), None

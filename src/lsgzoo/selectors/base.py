@@ -1,0 +1,104 @@
+"""The sparse-selector interface and the helpers shared by the built-in selectors.
+
+A selector compresses the local (non-global) keys/values of one layer into a
+shorter sequence of "sparse tokens" that far-away query blocks can attend to.
+
+Shapes: queries/keys/values (n, h, tp, dh) with tp a multiple of block_size;
+key mask (n, 1, 1, tp) additive (0 = visible, finfo.min = masked).
+A selector returns `SparseTokens` with keys/values (n, h, L, dh) and an additive
+mask (n, 1, 1, L) or (n, h, 1, L).
+"""
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass
+class SparseTokens:
+    """Compressed keys/values (n, h, L, dh) and their additive mask (n, 1|h, 1, L)."""
+
+    keys: torch.Tensor
+    values: torch.Tensor
+    mask: torch.Tensor
+
+
+class SparseSelector(nn.Module):
+    """Base class: subclass, implement `select` (and `sources`), then `@register_selector`.
+
+    Class attributes describe the selector for introspection:
+    produces_keys: False for selectors that disable the sparse part ("none").
+    data_dependent: which positions feed a sparse token depends on the keys.
+    per_head: the positions feeding a sparse token differ between heads.
+    """
+
+    name: str = "?"
+    produces_keys: bool = True
+    data_dependent: bool = False
+    per_head: bool = False
+
+    def __init__(self, config):
+        super().__init__()
+        self.block_size = config.block_size
+        self.sparse_block_size = config.sparse_block_size
+        self.sparsity_factor = config.sparsity_factor
+        self.lsh_num_pre_rounds = getattr(config, "lsh_num_pre_rounds", 1)
+
+    @classmethod
+    def validate(cls, config) -> None:
+        """Raise `ValueError` (naming the field and the fix) for settings this selector cannot run."""
+
+    def forward(self, queries, keys, values, mask) -> SparseTokens:
+        """(n, h, tp, dh) ×3 + (n, 1, 1, tp) → SparseTokens. sf == 1 keeps every token."""
+        if self.sparsity_factor == 1:
+            n, h = keys.shape[:2]
+            return SparseTokens(keys, values, mask.expand(n, h, 1, mask.shape[-1]))
+        return self.select(queries, keys, values, mask)
+
+    def select(self, queries, keys, values, mask) -> SparseTokens:
+        raise NotImplementedError
+
+    def source_map(self, length: int, num_heads: int, keys=None, mask=None) -> torch.Tensor:
+        """Bool (hs, L, length): which original positions may feed each sparse token.
+
+        hs is num_heads for per-head selectors, else 1. Data-dependent selectors use
+        `keys` (n=1, h, length, dh) to give the actual choice; without keys they
+        return every position that could be chosen.
+        """
+        if self.sparsity_factor == 1:
+            return torch.eye(length, dtype=torch.bool).unsqueeze(0)
+        return self.sources(length, num_heads, keys, mask)
+
+    def sources(self, length: int, num_heads: int, keys=None, mask=None) -> torch.Tensor:
+        raise NotImplementedError(f"selector {self.name!r} does not describe its sources")
+
+
+def visible(mask: torch.Tensor) -> torch.Tensor:
+    """ν: 1.0 where the additive mask is 0 (visible), else 0.0; same shape and dtype."""
+    return (mask == 0).to(mask.dtype)
+
+
+def chunk_sources(length: int, chunk: int) -> torch.Tensor:
+    """Bool (1, length // chunk, length): sparse token j covers positions [j·chunk, (j+1)·chunk)."""
+    owner = torch.arange(length) // chunk
+    return (owner.unsqueeze(0) == torch.arange(length // chunk).unsqueeze(1)).unsqueeze(0)
+
+
+def index_sources(positions: torch.Tensor, length: int) -> torch.Tensor:
+    """Bool (hs, L, length) one-hot of integer positions (hs, L)."""
+    out = torch.zeros(*positions.shape, length, dtype=torch.bool)
+    return out.scatter_(-1, positions.unsqueeze(-1), True)
+
+
+def gather_tokens(keys, values, mask, positions: torch.Tensor) -> SparseTokens:
+    """Pick per-head positions.
+
+    keys/values (n, h, tp, dh); mask (n, 1, 1, tp); positions (n|1, h, L) long.
+    Returns keys/values (n, h, L, dh) and mask (n, h, 1, L).
+    """
+    n, h, _, dh = keys.shape
+    positions = positions.expand(n, h, positions.shape[-1])
+    index = positions.unsqueeze(-1).expand(-1, -1, -1, dh)
+    picked_mask = mask.expand(n, h, 1, mask.shape[-1]).gather(-1, positions.unsqueeze(2))
+    return SparseTokens(keys.gather(2, index), values.gather(2, index), picked_mask)

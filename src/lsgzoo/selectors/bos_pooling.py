@@ -1,0 +1,33 @@
+"""`bos_pooling`: attention pooling of each chunk of sf tokens, queried by real token 0.
+
+a = softmax(q₀·kⱼᵀ/√dh + maskⱼ) over the chunk; sparse key = Σ aⱼ kⱼ (same for values).
+As in the original, the resulting tokens are never masked (the chunk-mean mask
+overflows to -inf, then everything ≠ finfo.min is set visible).
+"""
+
+import math
+
+import torch
+
+from lsgzoo.selectors.base import SparseSelector, SparseTokens, chunk_sources
+from lsgzoo.selectors.registry import register_selector
+
+
+def bos_pool(queries, keys, values, mask, chunk: int) -> SparseTokens:
+    """(n, h, tp, dh) ×3, (n, 1, 1, tp) → pooled tokens (n, h, tp / chunk, dh), mask zeros."""
+    n, h, tp, dh = keys.shape
+    first_query = queries[:, :, :1]  # (n, h, 1, dh): real position 0, masked or not
+    scores = torch.matmul(first_query, keys.transpose(-1, -2)) / math.sqrt(dh) + mask  # (n, h, 1, tp)
+    weights = torch.softmax(scores.reshape(n, h, tp // chunk, 1, chunk), dim=-1)
+    pooled_keys = torch.matmul(weights, keys.reshape(n, h, -1, chunk, dh)).squeeze(-2)
+    pooled_values = torch.matmul(weights, values.reshape(n, h, -1, chunk, dh)).squeeze(-2)
+    return SparseTokens(pooled_keys, pooled_values, mask.new_zeros(n, 1, 1, tp // chunk))
+
+
+@register_selector("bos_pooling")
+class BosPoolingSelector(SparseSelector):
+    def select(self, queries, keys, values, mask) -> SparseTokens:
+        return bos_pool(queries, keys, values, mask, self.sparsity_factor)
+
+    def sources(self, length, num_heads, keys=None, mask=None):
+        return chunk_sources(length, self.sparsity_factor)
