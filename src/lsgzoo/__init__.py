@@ -1,40 +1,43 @@
-"""lsgzoo: long-context encoder-decoder Transformers with LSG (Local + Sparse + Global) attention."""
+"""lsgzoo: long-context encoder-decoder Transformers with LSG (Local + Sparse + Global) attention.
 
-from lsgzoo.attention import LSGAttention, LSGAttentionConfig, LSGSelfAttention, lsg_attention
-from lsgzoo.selectors import SparseSelector, SparseTokens, available_selectors, register_selector
+Names load on first use, so `import lsgzoo` (and `lsgzoo --help`) does not import torch.
+"""
+
+import importlib
 
 __version__ = "0.1.0"
 
-# LSG-BART models load transformers' BART on first use: `import lsgzoo` stays cheap.
-_LAZY_MODEL_NAMES = (
-    "LSGBartConfig",
-    "LSGBartForCausalLM",
-    "LSGBartForConditionalGeneration",
-    "LSGBartForQuestionAnswering",
-    "LSGBartForSequenceClassification",
-    "LSGBartModel",
-    "assert_lsg_model",
-    "is_lsg_checkpoint",
-    "load_model",
-)
+_EXPORTS = {
+    "LSGAttention": "lsgzoo.attention",
+    "LSGAttentionConfig": "lsgzoo.attention",
+    "LSGSelfAttention": "lsgzoo.attention",
+    "lsg_attention": "lsgzoo.attention",
+    "SparseSelector": "lsgzoo.selectors",
+    "SparseTokens": "lsgzoo.selectors",
+    "available_selectors": "lsgzoo.selectors",
+    "register_selector": "lsgzoo.selectors",
+    "LSGBartConfig": "lsgzoo.models",
+    "LSGBartForCausalLM": "lsgzoo.models",
+    "LSGBartForConditionalGeneration": "lsgzoo.models",
+    "LSGBartForQuestionAnswering": "lsgzoo.models",
+    "LSGBartForSequenceClassification": "lsgzoo.models",
+    "LSGBartModel": "lsgzoo.models",
+    "assert_lsg_model": "lsgzoo.models",
+    "is_lsg_checkpoint": "lsgzoo.models",
+    "load_model": "lsgzoo.models",
+    "convert_bart_to_lsg": "lsgzoo.models.conversion",
+    "export_model": "lsgzoo.hub",
+}
 
 
 def __getattr__(name):
-    if name in _LAZY_MODEL_NAMES:
-        import lsgzoo.models
-
-        return getattr(lsgzoo.models, name)
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
     raise AttributeError(f"module 'lsgzoo' has no attribute {name!r}")
 
 
-__all__ = [
-    *_LAZY_MODEL_NAMES,
-    "LSGAttention",
-    "LSGAttentionConfig",
-    "LSGSelfAttention",
-    "SparseSelector",
-    "SparseTokens",
-    "available_selectors",
-    "lsg_attention",
-    "register_selector",
-]
+def __dir__():
+    return sorted([*globals(), *_EXPORTS])
+
+
+__all__ = sorted(_EXPORTS)

@@ -1,0 +1,5 @@
+import sys
+
+from lsgzoo.cli import main
+
+sys.exit(main())

@@ -1,0 +1,115 @@
+"""The `lsgzoo` command: convert BART checkpoints to LSG-BART and export Hub folders.
+
+Heavy libraries load only inside the chosen subcommand, so `--help` is instant.
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+DESCRIPTION = """lsgzoo: long-context BART with LSG (Local + Sparse + Global) attention.
+
+examples:
+  lsgzoo convert facebook/bart-base out/lsg-bart-base-4096 --max-length 4096
+  lsgzoo convert ./my-bart out/lsg --max-length 16384 --block-size 64 --sparsity-type pooling --sparsity-factor 4
+  lsgzoo export out/lsg-bart-base-4096 hub/lsg-bart-base-4096
+"""
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lsgzoo", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    convert = commands.add_parser(
+        "convert", help="turn a BART checkpoint into LSG-BART for long inputs",
+        description="Convert a BART checkpoint (local folder or hub name) into LSG-BART: position tables are "
+                    "tiled to --max-length and global tokens initialised as the original LSG converter does. "
+                    "The output folder also loads with plain transformers (trust_remote_code=True).")
+    convert.add_argument("source", help="BART checkpoint folder or hub name (e.g. facebook/bart-base)")
+    convert.add_argument("out", type=Path, help="output folder (must not exist unless --overwrite)")
+    convert.add_argument("--max-length", type=positive_int, default=4096, help="new maximum input length (4096)")
+    convert.add_argument("--block-size", type=positive_int, help="local block size (default 128)")
+    convert.add_argument("--sparse-block-size", type=non_negative_int, help="sparse block size, 0 = none (128)")
+    convert.add_argument("--sparsity-factor", type=int, help="sparse compression factor (2)")
+    convert.add_argument("--sparsity-type", help="sparse selector: none, norm, pooling, lsh, stride, "
+                                                 "block_stride, bos_pooling, ... (norm)")
+    convert.add_argument("--num-global-tokens", type=positive_int, help="global tokens, 1-512 (1)")
+    convert.add_argument("--architecture", help="target head, e.g. BartForSequenceClassification "
+                                                "(default: the source's own)")
+    convert.add_argument("--random-global-init", action="store_true", help="draw global tokens at random")
+    convert.add_argument("--global-positional-stride", type=positive_int, default=64)
+    convert.add_argument("--keep-first-global-token", action="store_true", help="LSG source: keep global 0")
+    convert.add_argument("--resize-lsg", action="store_true", help="LSG source: keep its global tokens")
+    convert.add_argument("--config", type=json.loads, default={}, metavar="JSON",
+                         help='other config overrides as JSON, e.g. \'{"mask_first_token": true}\'')
+    convert.add_argument("--seed", type=int, default=123, help="seed for the random parts (123)")
+    convert.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    convert.set_defaults(run=run_convert)
+
+    export = commands.add_parser(
+        "export", help="write a Hub folder that loads with plain transformers",
+        description="Export an LSG-BART checkpoint folder to a self-contained Hugging Face Hub folder: "
+                    "config.json with auto_map, model.safetensors, modeling_lsg_bart.py, tokenizer, model card.")
+    export.add_argument("source", type=Path, help="LSG-BART checkpoint folder")
+    export.add_argument("out", type=Path, help="output folder (must not exist unless --overwrite)")
+    export.add_argument("--task", help="model head to export (default: the checkpoint's own), e.g. "
+                                       "seq2seq-lm, sequence-classification, question-answering, base")
+    export.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    export.set_defaults(run=run_export)
+    return parser
+
+
+def run_convert(args) -> int:
+    from lsgzoo.hub import write_hub_folder
+    from lsgzoo.models.conversion import convert_bart_to_lsg
+
+    if args.out.exists() and not args.overwrite:
+        raise FileExistsError(f"{args.out} exists; choose a new folder or pass --overwrite")
+    lsg = {k: v for k, v in dict(block_size=args.block_size, sparse_block_size=args.sparse_block_size,
+                                 sparsity_factor=args.sparsity_factor, sparsity_type=args.sparsity_type,
+                                 num_global_tokens=args.num_global_tokens).items() if v is not None}
+    model, tokenizer, report = convert_bart_to_lsg(
+        args.source, args.max_length, architecture=args.architecture, random_global_init=args.random_global_init,
+        global_positional_stride=args.global_positional_stride, keep_first_global_token=args.keep_first_global_token,
+        resize_lsg=args.resize_lsg, seed=args.seed, **{**args.config, **lsg})
+    write_hub_folder(model, args.out, tokenizer, {"Conversion": {"source": args.source, "max_length": args.max_length,
+                                                                 "new_weights": report["new"]}}, args.overwrite)
+    print(f"wrote {type(model).__name__} ({args.max_length} tokens) to {args.out}")
+    return 0
+
+
+def run_export(args) -> int:
+    from lsgzoo.hub import export_model
+
+    out = export_model(args.source, args.out, task=args.task, overwrite=args.overwrite)
+    print(f"exported {args.source} to {out}")
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except (ValueError, FileExistsError, FileNotFoundError, TypeError) as error:
+        parser.exit(2, f"lsgzoo {args.command}: error: {error}\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

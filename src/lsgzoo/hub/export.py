@@ -1,0 +1,171 @@
+"""Write a Hub-format folder that plain `transformers` loads with `trust_remote_code=True`.
+
+The folder holds config.json (with `auto_map`), model.safetensors, the tokenizer,
+a model card and `modeling_lsg_bart.py`: lsgzoo's own model code (selectors,
+attention, config, models) concatenated into one file, so it never drifts from
+the package and needs no lsgzoo to import. Writing is atomic: everything goes to
+a temporary sibling folder that is renamed into place only when complete.
+"""
+
+import ast
+import json
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+import lsgzoo
+
+# Model-code modules in dependency order (each imports only earlier ones).
+MODEL_CODE_MODULES = (
+    "selectors/registry.py",
+    "selectors/base.py",
+    "selectors/none.py",
+    "selectors/norm.py",
+    "selectors/pooling.py",
+    "selectors/stride.py",
+    "selectors/block_stride.py",
+    "selectors/bos_pooling.py",
+    "selectors/bos_pooling_masked.py",
+    "selectors/lsh.py",
+    "attention/config.py",
+    "attention/layout.py",
+    "attention/backends.py",
+    "attention/lsg.py",
+    "models/configuration_lsg_bart.py",
+    "models/modeling_lsg_bart.py",
+)
+CODE_FILE = "modeling_lsg_bart.py"
+LSGZOO_IMPORT = re.compile(r"^\s*(from lsgzoo[\w.]* import .*|import lsgzoo.*)$")
+PIPELINE_TAGS = {
+    "LSGBartForConditionalGeneration": "summarization",
+    "LSGBartForSequenceClassification": "text-classification",
+    "LSGBartForQuestionAnswering": "question-answering",
+    "LSGBartForCausalLM": "text-generation",
+    "LSGBartModel": "feature-extraction",
+}
+AUTO_CLASS = {
+    "LSGBartForConditionalGeneration": "AutoModelForSeq2SeqLM",
+    "LSGBartForSequenceClassification": "AutoModelForSequenceClassification",
+    "LSGBartForQuestionAnswering": "AutoModelForQuestionAnswering",
+    "LSGBartForCausalLM": "AutoModelForCausalLM",
+    "LSGBartModel": "AutoModel",
+}
+
+
+def model_code() -> str:
+    """One self-contained module with lsgzoo's model code (lsgzoo imports stripped)."""
+    root = Path(lsgzoo.__file__).parent
+    parts = [f'"""LSG-BART model code generated from lsgzoo {lsgzoo.__version__}; do not edit."""\n']
+    seen: dict[str, str] = {}
+    for relative in MODEL_CODE_MODULES:
+        source = (root / relative).read_text()
+        for node in ast.parse(source).body:
+            for name in _defined_names(node):
+                if name in seen:
+                    raise RuntimeError(f"{relative} redefines {name!r} from {seen[name]}: rename one")
+                seen[name] = relative
+        kept = [line for line in source.splitlines() if not LSGZOO_IMPORT.match(line)]
+        parts.append(f"\n# ---- lsgzoo/{relative} ----\n" + "\n".join(kept) + "\n")
+    code = "".join(parts)
+    ast.parse(code)
+    return code
+
+
+def _defined_names(node) -> list[str]:
+    if isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef)):
+        return [node.name]
+    if isinstance(node, ast.Assign):
+        return [t.id for t in node.targets if isinstance(t, ast.Name)]
+    return []
+
+
+def model_card(model, extra: dict | None = None) -> str:
+    """README.md with YAML front matter (tags, pipeline tag, LSG parameters) and loading instructions."""
+    from lsgzoo.models.configuration_lsg_bart import LSG_BART_CONFIG_KEYS
+
+    architecture = type(model).__name__
+    config = model.config
+    lsg = {key: getattr(config, key) for key in LSG_BART_CONFIG_KEYS}
+    front = ["---", "library_name: transformers", f"pipeline_tag: {PIPELINE_TAGS[architecture]}",
+             "tags:", "- lsg", "- long-context", "- bart", "- lsgzoo", "lsg:"]
+    front += [f"  {key}: {json.dumps(value)}" for key, value in lsg.items()]
+    front += [f"max_position_embeddings: {config.max_position_embeddings}", "---", ""]
+    auto = AUTO_CLASS[architecture]
+    body = [
+        f"# {architecture} (LSG attention, up to {config.max_position_embeddings} tokens)", "",
+        "BART whose encoder self-attention is LSG (Local + Sparse + Global), exported by lsgzoo. "
+        "The model code ships in this folder (`modeling_lsg_bart.py`); lsgzoo is not needed to load it.", "",
+        "```python",
+        f"from transformers import AutoTokenizer, {auto}",
+        f'model = {auto}.from_pretrained("PATH_OR_REPO", trust_remote_code=True)',
+        'tokenizer = AutoTokenizer.from_pretrained("PATH_OR_REPO")',
+        "```", "",
+        "Without `trust_remote_code=True`, transformers loads plain BART from this folder (the config says "
+        "`model_type: bart`) and silently drops the global tokens: always pass it.", "",
+        "## LSG parameters", "", "| key | value |", "|---|---|",
+        *[f"| `{key}` | `{value}` |" for key, value in lsg.items()], "",
+    ]
+    for title, content in (extra or {}).items():
+        body += [f"## {title}", "", "```json" if not isinstance(content, str) else "",
+                 content if isinstance(content, str) else json.dumps(content, indent=2, default=str),
+                 "```" if not isinstance(content, str) else "", ""]
+    return "\n".join(front + body)
+
+
+def write_hub_folder(model, out, tokenizer=None, card_sections: dict | None = None, overwrite: bool = False) -> Path:
+    """Atomically write `model` (+ tokenizer) as a Hub folder at `out`; returns the path."""
+    from lsgzoo.models import assert_lsg_model
+    from lsgzoo.models.configuration_lsg_bart import LSG_BART_AUTO_MAP
+
+    assert_lsg_model(model)
+    from lsgzoo.selectors.registry import get_selector_class
+
+    sparsity_type = model.config.sparsity_type
+    if sparsity_type is not None and get_selector_class(sparsity_type).__module__.split(".")[0] != "lsgzoo":
+        raise ValueError(f"sparsity_type={sparsity_type!r} is a selector defined outside lsgzoo; the exported "
+                         "code only carries the built-in selectors")
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise FileExistsError(f"{out} exists; choose a new folder or pass overwrite=True (--overwrite)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        model.config.auto_map = dict(LSG_BART_AUTO_MAP)
+        model.config.architectures = [type(model).__name__]
+        model.save_pretrained(staging, safe_serialization=True)
+        config_path = staging / "config.json"
+        config = json.loads(config_path.read_text())
+        config["auto_map"] = dict(LSG_BART_AUTO_MAP)
+        config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+        for stray in staging.glob("*.py"):
+            stray.unlink()
+        (staging / CODE_FILE).write_text(model_code())
+        if tokenizer is not None:
+            tokenizer.save_pretrained(staging)
+        (staging / "README.md").write_text(model_card(model, card_sections))
+        if out.exists():
+            backup = out.with_name(f".{out.name}.old")
+            out.rename(backup)
+            staging.rename(out)
+            shutil.rmtree(backup)
+        else:
+            staging.rename(out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return out
+
+
+def export_model(source, out, task: str | None = None, overwrite: bool = False,
+                 card_sections: dict | None = None) -> Path:
+    """Export an LSG-BART checkpoint folder `source` to a Hub folder `out`."""
+    from lsgzoo.models import load_model
+
+    model = load_model(source, task)
+    tokenizer = None
+    if any((Path(source) / name).exists() for name in ("tokenizer.json", "tokenizer_config.json", "vocab.json")):
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(str(source))
+    return write_hub_folder(model, out, tokenizer, card_sections, overwrite)
