@@ -36,12 +36,10 @@ from transformers.models.bart.modeling_bart import (
 )
 from transformers.utils import can_return_tuple
 
-from lsgzoo.attention.config import LSGAttentionConfig
+from lsgzoo.attention.config import LSGAttentionConfig, MAX_GLOBAL_TOKENS
 from lsgzoo.attention.layout import padded_length
 from lsgzoo.attention.lsg import LSGSelfAttention
 from lsgzoo.models.configuration_lsg_bart import LSGBartConfig
-
-LSG_MAX_GLOBAL_EMBEDDINGS = 512  # rows of encoder.global_embeddings in every LSG-BART checkpoint
 
 
 def lsg_attention_config_from_bart(config: LSGBartConfig) -> LSGAttentionConfig:
@@ -165,7 +163,7 @@ class LSGBartEncoder(LSGBartPreTrainedModel):
             config.vocab_size, embed_dim, self.padding_idx, embed_scale=embed_scale
         )
         self.embed_positions = BartLearnedPositionalEmbedding(config.max_position_embeddings, embed_dim)
-        self.global_embeddings = nn.Embedding(LSG_MAX_GLOBAL_EMBEDDINGS, embed_dim)
+        self.global_embeddings = nn.Embedding(MAX_GLOBAL_TOKENS, embed_dim)  # 512 rows in every checkpoint
         self.layers = nn.ModuleList([LSGBartEncoderLayer(config, layer_idx=i) for i in range(config.encoder_layers)])
         self.layernorm_embedding = nn.LayerNorm(embed_dim)
         self.gradient_checkpointing = False
