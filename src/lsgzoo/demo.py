@@ -83,11 +83,11 @@ def main(argv=None):
         rows.append({"selector": name, "keys_per_query": counts.mean().item(), "max_keys": counts.max().item(),
                      "seconds": seconds, "plot": str(png)})
 
-    print(f"\n{'selector':<14}{'keys/query':>12}{'of full':>9}{'forward s':>11}{'vs full':>9}")
+    print(f"\n{'selector':<20}{'keys/query':>12}{'of full':>9}{'forward s':>11}{'vs full':>9}")
     for row in rows:
         share = row["keys_per_query"] / (g + t)
         speed = full_seconds / row["seconds"]
-        print(f"{row['selector']:<14}{row['keys_per_query']:>12.0f}{share:>9.1%}{row['seconds']:>11.3f}{speed:>8.2f}×")
+        print(f"{row['selector']:<20}{row['keys_per_query']:>12.0f}{share:>9.1%}{row['seconds']:>11.3f}{speed:>8.2f}×")
     summary = {"args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
                "threads": torch.get_num_threads(), "rows": rows}
     (args.out / "demo.json").write_text(json.dumps(summary, indent=2))
