@@ -9,6 +9,9 @@ auto-corrections (global-token clamping) are kept, with a warning.
 import warnings
 from dataclasses import dataclass
 
+from lsgzoo.attention.backends import BACKENDS
+from lsgzoo.selectors.registry import get_selector_class
+
 MAX_GLOBAL_TOKENS = 512
 
 
@@ -60,8 +63,6 @@ def sparse_is_enabled(cfg) -> bool:
     """Sparse keys run iff sbs is truthy, sf > 0 and the selector produces keys."""
     if not cfg.sparse_block_size or cfg.sparsity_factor <= 0 or cfg.sparsity_type is None:
         return False
-    from lsgzoo.selectors.registry import get_selector_class
-
     return get_selector_class(cfg.sparsity_type).produces_keys
 
 
@@ -78,8 +79,6 @@ def validate_attention_settings(cfg) -> None:
 
     Works on any object with the LSG attribute names (also `LSGBartConfig`).
     """
-    from lsgzoo.selectors.registry import get_selector_class  # selectors import this module
-
     _require_int(cfg, "block_size", 1, "use a positive block length such as 64 or 128")
     if cfg.sparse_block_size is None:
         pass
@@ -131,8 +130,6 @@ def validate_attention_settings(cfg) -> None:
 
     backend = getattr(cfg, "backend", None)
     if backend is not None:
-        from lsgzoo.attention.backends import BACKENDS
-
         if backend not in BACKENDS:
             raise ValueError(f"backend={backend!r} is unknown; choose one of {sorted(BACKENDS)}")
 
