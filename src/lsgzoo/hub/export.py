@@ -133,11 +133,7 @@ def write_hub_folder(model, out, tokenizer=None, card_sections: dict | None = No
     try:
         model.config.auto_map = dict(LSG_BART_AUTO_MAP)
         model.config.architectures = [type(model).__name__]
-        model.save_pretrained(staging, safe_serialization=True)
-        config_path = staging / "config.json"
-        config = json.loads(config_path.read_text())
-        config["auto_map"] = dict(LSG_BART_AUTO_MAP)
-        config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+        model.save_pretrained(staging, safe_serialization=True)  # writes auto_map into config.json
         for stray in staging.glob("*.py"):
             stray.unlink()
         (staging / CODE_FILE).write_text(model_code())
