@@ -1,0 +1,117 @@
+"""`TextDataModule`: tokenizes a source once, batches with padding to a block multiple.
+
+Batches: input_ids / attention_mask (n, t) with t a multiple of `pad_to_multiple_of` (the
+LSG block size, so no sequence needs extra padding inside the model), and `labels`
+(n, s) padded with -100 (seq2seq) or (n,) class ids (classification).
+"""
+
+import math
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader
+
+TASKS = ("seq2seq", "classification")
+
+
+def length_statistics(lengths: list[int], max_length: int) -> dict:
+    """Token-length summary of one split before truncation."""
+    ordered = sorted(lengths)
+    if not ordered:
+        return {"count": 0}
+
+    def quantile(q):
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+    return {"count": len(ordered), "mean": sum(ordered) / len(ordered), "min": ordered[0], "p50": quantile(0.5),
+            "p90": quantile(0.9), "max": ordered[-1],
+            "truncated_fraction": sum(n > max_length for n in ordered) / len(ordered)}
+
+
+class TextDataModule(L.LightningDataModule):
+    """source: object with `load()` → DatasetDict (see `lsgzoo.data.sources`); tokenizer: a fast tokenizer."""
+
+    def __init__(self, source, tokenizer, task: str = "seq2seq", batch_size: int = 8, eval_batch_size: int | None = None,
+                 max_source_length: int = 4096, max_target_length: int = 256, pad_to_multiple_of: int = 1,
+                 num_workers: int = 0, datasets=None):
+        super().__init__()
+        if task not in TASKS:
+            raise ValueError(f"task={task!r} is unknown; choose one of {', '.join(TASKS)}")
+        for name, value in (("batch_size", batch_size), ("max_source_length", max_source_length),
+                            ("max_target_length", max_target_length), ("pad_to_multiple_of", pad_to_multiple_of)):
+            if value < 1:
+                raise ValueError(f"data.{name}={value} must be ≥ 1")
+        self.source, self.tokenizer, self.task = source, tokenizer, task
+        self.batch_size, self.eval_batch_size = batch_size, eval_batch_size or batch_size
+        self.max_source_length, self.max_target_length = max_source_length, max_target_length
+        self.pad_to_multiple_of, self.num_workers = pad_to_multiple_of, num_workers
+        self.raw = datasets
+        self.splits: dict = {}
+        self.statistics: dict = {}
+
+    def setup(self, stage: str | None = None):
+        if self.splits:
+            return
+        if self.raw is None:
+            self.raw = self.source.load()
+        for split, dataset in self.raw.items():
+            encoded = dataset.map(self.encode, batched=True, remove_columns=dataset.column_names,
+                                  desc=f"tokenizing {split}")
+            self.statistics[split] = {
+                "source_tokens": length_statistics(encoded["source_length"], self.max_source_length)}
+            if self.task == "seq2seq":
+                self.statistics[split]["target_tokens"] = length_statistics(encoded["target_length"],
+                                                                            self.max_target_length)
+            self.splits[split] = encoded.with_format("python")
+
+    def encode(self, batch: dict) -> dict:
+        source = self.tokenizer(batch["source"])["input_ids"]
+        out = {"input_ids": [ids[: self.max_source_length - 1] + ids[-1:] if len(ids) > self.max_source_length else ids
+                             for ids in source],
+               "source_length": [len(ids) for ids in source]}
+        if self.task == "seq2seq":
+            target = self.tokenizer(batch["target"])["input_ids"]
+            out["labels"] = [ids[: self.max_target_length - 1] + ids[-1:] if len(ids) > self.max_target_length else ids
+                             for ids in target]
+            out["target_length"] = [len(ids) for ids in target]
+            out["target"] = batch["target"]
+        else:
+            out["labels"] = [int(label) for label in batch["label"]]
+        return out
+
+    def collate(self, rows: list[dict]) -> dict:
+        multiple = self.pad_to_multiple_of
+        width = math.ceil(max(len(r["input_ids"]) for r in rows) / multiple) * multiple
+        pad = self.tokenizer.pad_token_id
+        input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
+        attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, row in enumerate(rows):
+            input_ids[i, : len(row["input_ids"])] = torch.tensor(row["input_ids"])
+            attention_mask[i, : len(row["input_ids"])] = 1
+        batch = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if self.task == "seq2seq":
+            target_width = max(len(r["labels"]) for r in rows)
+            labels = torch.full((len(rows), target_width), -100, dtype=torch.long)
+            for i, row in enumerate(rows):
+                labels[i, : len(row["labels"])] = torch.tensor(row["labels"])
+            batch["labels"] = labels
+            batch["target"] = [r["target"] for r in rows]
+        else:
+            batch["labels"] = torch.tensor([r["labels"] for r in rows], dtype=torch.long)
+        return batch
+
+    def loader(self, split: str, shuffle: bool) -> DataLoader:
+        if split not in self.splits:
+            raise ValueError(f"the data has no {split!r} split")
+        return DataLoader(self.splits[split], batch_size=self.batch_size if shuffle else self.eval_batch_size,
+                          shuffle=shuffle, collate_fn=self.collate, num_workers=self.num_workers,
+                          persistent_workers=self.num_workers > 0)
+
+    def train_dataloader(self):
+        return self.loader("train", shuffle=True)
+
+    def val_dataloader(self):
+        return self.loader("validation", shuffle=False)
+
+    def test_dataloader(self):
+        return self.loader("test", shuffle=False)

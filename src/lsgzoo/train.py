@@ -1,0 +1,30 @@
+"""`python -m lsgzoo.train [overrides]`: train and evaluate an LSG-BART (Hydra entry point).
+
+Examples:
+  python -m lsgzoo.train                                   # the embedded synthetic default
+  python -m lsgzoo.train attention.sparsity_type=none       # local + global only
+  python -m lsgzoo.train data=aclsum model=pretrained model.name_or_path=PATH
+  python -m lsgzoo.train -m attention.sparsity_type=norm,pooling attention.block_size=16,32
+  python -m lsgzoo.train --help                            # config groups and the composed config
+Heavy libraries (Lightning, transformers) load only once a run starts.
+"""
+
+import hydra
+
+from lsgzoo.training.config import CONFIG_DIR, register_schemas
+
+register_schemas()
+
+
+@hydra.main(config_path=str(CONFIG_DIR), config_name="train", version_base="1.3")
+def main(cfg) -> float:
+    from hydra.core.hydra_config import HydraConfig
+
+    from lsgzoo.training.run import run_training
+
+    hydra_cfg = HydraConfig.get()
+    return run_training(cfg, hydra_cfg.runtime.output_dir, list(hydra_cfg.overrides.task))
+
+
+if __name__ == "__main__":
+    main()

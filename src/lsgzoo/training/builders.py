@@ -1,0 +1,61 @@
+"""Build the tokenizer and the LSG-BART model a run config asks for."""
+
+from pathlib import Path
+
+from lsgzoo.training.config import attention_settings
+
+TASK_NAMES = {"seq2seq": "seq2seq-lm", "classification": "sequence-classification"}
+LSG_BART_ARCHITECTURES = {"seq2seq": "LSGBartForConditionalGeneration",
+                          "classification": "LSGBartForSequenceClassification"}
+
+
+def build_tokenizer(cfg, datasets, run_dir: Path):
+    """The checkpoint's tokenizer, the run's saved one (resume), or one trained on the train split."""
+    from transformers import AutoTokenizer
+
+    saved = run_dir / "tokenizer"
+    if cfg.model.name_or_path is not None:
+        return AutoTokenizer.from_pretrained(str(cfg.model.name_or_path))
+    if saved.is_dir():
+        return AutoTokenizer.from_pretrained(str(saved))
+    from lsgzoo.data.tokenization import train_tokenizer
+
+    train = datasets["train"]
+    texts = list(train["source"]) + (list(train["target"]) if "target" in train.column_names else [])
+    tokenizer = train_tokenizer(texts, cfg.model.tokenizer.kind, cfg.model.tokenizer.vocab_size)
+    tokenizer.save_pretrained(str(saved))
+    return tokenizer
+
+
+def build_model(cfg, tokenizer, num_labels: int | None = None):
+    """A random-init tiny LSG-BART, or a checkpoint folder (plain BART is converted to LSG on load).
+
+    The run's attention keys override the checkpoint's; weights never depend on them except
+    num_global_tokens (checked against the checkpoint's global table size, 512 rows).
+    """
+    from lsgzoo.models import LSG_BART_CLASSES, LSGBartConfig, is_lsg_checkpoint, load_model
+
+    attention = attention_settings(cfg)
+    task = cfg.data.task
+    extra = {"num_labels": num_labels} if task == "classification" else {}
+    if cfg.model.name_or_path is None:
+        m = cfg.model
+        config = LSGBartConfig(
+            vocab_size=len(tokenizer), d_model=m.d_model, encoder_layers=m.encoder_layers,
+            decoder_layers=m.decoder_layers, encoder_attention_heads=m.encoder_attention_heads,
+            decoder_attention_heads=m.decoder_attention_heads, encoder_ffn_dim=m.encoder_ffn_dim,
+            decoder_ffn_dim=m.decoder_ffn_dim, dropout=m.dropout, attention_dropout=m.attention_dropout,
+            max_position_embeddings=m.max_position_embeddings, pad_token_id=tokenizer.pad_token_id,
+            bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+            decoder_start_token_id=tokenizer.eos_token_id, forced_eos_token_id=tokenizer.eos_token_id,
+            **attention, **extra)
+        return LSG_BART_CLASSES[LSG_BART_ARCHITECTURES[task]](config)
+    path = str(cfg.model.name_or_path)
+    overrides = dict(attention, dropout=cfg.model.dropout, attention_dropout=cfg.model.attention_dropout, **extra)
+    if is_lsg_checkpoint(path):
+        return load_model(path, TASK_NAMES[task], **overrides)
+    from lsgzoo.models.conversion import convert_bart_to_lsg
+
+    model, _, _ = convert_bart_to_lsg(path, max_length=cfg.data.max_source_length,
+                                      architecture=LSG_BART_ARCHITECTURES[task], **overrides)
+    return model

@@ -1,0 +1,99 @@
+"""Hydra config: the typed attention schema, composition, and validation before training.
+
+`register_schemas()` stores the structured schema that `conf/attention/*.yaml` extend, so a
+wrong type (`attention.block_size=abc`) fails at composition naming the key; a wrong key
+fails through Hydra's struct mode. `validate_config(cfg)` checks values (ranges, registered
+selector, data/model consistency) and raises `ConfigError` naming the key and the fix.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+CONFIG_DIR = Path(__file__).resolve().parents[3] / "conf"
+ATTENTION_KEYS = ("sparsity_type", "block_size", "sparse_block_size", "sparsity_factor", "num_global_tokens",
+                  "lsh_num_pre_rounds", "mask_first_token", "pass_global_tokens_to_decoder", "pool_with_global")
+
+
+class ConfigError(ValueError):
+    """A bad config value; the message names the key and how to fix it."""
+
+
+@dataclass
+class AttentionSchema:
+    """conf/attention: the LSGBartConfig attention keys (spec §6)."""
+
+    sparsity_type: str = "pooling"
+    block_size: int = 16
+    sparse_block_size: int = 16
+    sparsity_factor: int = 4
+    num_global_tokens: int = 1
+    lsh_num_pre_rounds: int = 1
+    mask_first_token: bool = False
+    pass_global_tokens_to_decoder: bool = True
+    pool_with_global: bool = True
+
+
+def register_schemas() -> None:
+    from hydra.core.config_store import ConfigStore
+
+    ConfigStore.instance().store(group="attention", name="lsg_schema", node=AttentionSchema)
+
+
+def compose_config(overrides: list[str] | None = None, config_name: str = "train"):
+    """Compose conf/<config_name>.yaml with overrides (for tests and notebooks), validated."""
+    from hydra import compose, initialize_config_dir
+
+    register_schemas()
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose(config_name=config_name, overrides=list(overrides or []), return_hydra_config=False)
+    validate_config(cfg)
+    return cfg
+
+
+def attention_settings(cfg) -> dict:
+    """The attention keys of a composed config as a plain dict."""
+    return {key: cfg.attention[key] for key in ATTENTION_KEYS}
+
+
+def _check(condition: bool, key: str, message: str) -> None:
+    if not condition:
+        raise ConfigError(f"{key}: {message}")
+
+
+def validate_config(cfg) -> None:
+    """Value checks that must pass before any data is loaded or model built."""
+    from lsgzoo.attention.config import LSGAttentionConfig
+
+    settings = attention_settings(cfg)
+    sparsity = settings["sparsity_type"]
+    try:
+        LSGAttentionConfig(**{k: v for k, v in settings.items()
+                              if k not in ("pass_global_tokens_to_decoder", "pool_with_global")},
+                           num_heads=cfg.model.get("encoder_attention_heads"))
+    except (ValueError, KeyError) as error:
+        raise ConfigError(f"attention: {error}") from None
+    _check(sparsity in ("none",) or settings["sparsity_factor"] >= 1, "attention.sparsity_factor",
+           "must be ≥ 1 for a sparse selector (or use attention.sparsity_type=none)")
+    data = cfg.data
+    _check(data.task in ("seq2seq", "classification"), "data.task", "use seq2seq or classification")
+    for key in ("batch_size", "eval_batch_size", "max_source_length", "max_target_length"):
+        _check(isinstance(data[key], int) and data[key] >= 1, f"data.{key}", f"got {data[key]!r}; use an integer ≥ 1")
+    block = settings["block_size"]
+    _check(data.max_source_length % block == 0, "data.max_source_length",
+           f"{data.max_source_length} is not a multiple of attention.block_size={block}; batches are padded to "
+           f"block multiples, so use {data.max_source_length + block - data.max_source_length % block}")
+    _check(data.monitor_mode in ("min", "max"), "data.monitor_mode", "use min or max")
+    _check(str(data.monitor).startswith("val/"), "data.monitor", "name a validation metric such as val/loss")
+    if cfg.model.name_or_path is None:
+        _check(cfg.model.max_position_embeddings >= data.max_source_length, "model.max_position_embeddings",
+               f"{cfg.model.max_position_embeddings} < data.max_source_length={data.max_source_length}; raise it")
+        _check(cfg.model.tokenizer.kind in ("word", "bpe"), "model.tokenizer.kind", "use word or bpe")
+    elif not Path(str(cfg.model.name_or_path)).is_dir():
+        raise ConfigError(f"model.name_or_path: {cfg.model.name_or_path!r} is not a local checkpoint folder "
+                          "(hub downloads are not available here; convert or download it first)")
+    optim = cfg.optim
+    _check(optim.lr > 0, "optim.lr", f"got {optim.lr}; use a positive learning rate")
+    _check(optim.warmup_steps >= 0, "optim.warmup_steps", "must be ≥ 0")
+    _check(cfg.trainer.max_steps > 0 or cfg.trainer.max_epochs > 0, "trainer.max_steps",
+           "set trainer.max_steps (or trainer.max_epochs) to a positive number")
+    _check(cfg.checkpoint.every_n_train_steps >= 1, "checkpoint.every_n_train_steps", "must be ≥ 1")

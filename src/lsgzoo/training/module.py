@@ -1,0 +1,119 @@
+"""Lightning modules around an LSG-BART model.
+
+`Seq2SeqModule`: teacher-forced cross-entropy for training; validation/test also decode with
+`generate` and score the text with the configured metrics (ROUGE etc.). `ClassificationModule`:
+cross-entropy, accuracy and macro-F1 (torchmetrics). Both build their optimizer and schedule
+from an `optim` mapping (see conf/optim/).
+"""
+
+import lightning as L
+import torch
+
+from lsgzoo.training.metrics import compute_metrics
+
+
+class LSGModule(L.LightningModule):
+    """Shared optimizer/scheduler set-up and token counting.
+
+    optim: {lr, weight_decay, betas, eps, scheduler: linear|cosine|constant, warmup_steps}.
+    """
+
+    def __init__(self, model, tokenizer, optim: dict):
+        super().__init__()
+        self.model, self.tokenizer = model, tokenizer
+        self.optim = dict(optim)
+        self.tokens_seen = 0
+
+    def configure_optimizers(self):
+        from transformers import get_scheduler
+
+        no_decay = [p for n, p in self.model.named_parameters() if p.ndim < 2 or "embed" in n or "norm" in n]
+        decay = [p for n, p in self.model.named_parameters() if not (p.ndim < 2 or "embed" in n or "norm" in n)]
+        optimizer = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": self.optim["weight_decay"]}, {"params": no_decay, "weight_decay": 0.0}],
+            lr=self.optim["lr"], betas=tuple(self.optim["betas"]), eps=self.optim["eps"])
+        total = self.trainer.estimated_stepping_batches
+        schedule = get_scheduler(self.optim["scheduler"], optimizer, num_warmup_steps=self.optim["warmup_steps"],
+                                 num_training_steps=max(1, int(total)))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+    def forward(self, batch):
+        return self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"])
+
+    def training_step(self, batch, batch_idx):
+        loss = self(batch).loss
+        self.count_tokens(batch)
+        self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["input_ids"]))
+        return loss
+
+    def count_tokens(self, batch) -> None:
+        self.tokens_seen += int(batch["attention_mask"].sum())
+
+    def validation_step(self, batch, batch_idx):
+        self.evaluation_step(batch, "val")
+
+    def test_step(self, batch, batch_idx):
+        self.evaluation_step(batch, "test")
+
+    def on_save_checkpoint(self, checkpoint):
+        checkpoint["tokens_seen"] = self.tokens_seen
+
+    def on_load_checkpoint(self, checkpoint):
+        self.tokens_seen = checkpoint.get("tokens_seen", 0)
+
+
+class Seq2SeqModule(LSGModule):
+    """generation: kwargs for `generate` (max_new_tokens, num_beams, ...); metrics: names in METRICS."""
+
+    def __init__(self, model, tokenizer, optim: dict, generation: dict, metrics: list[str]):
+        super().__init__(model, tokenizer, optim)
+        self.generation, self.metric_names = dict(generation), list(metrics)
+        self.outputs: dict[str, list] = {}
+
+    def evaluation_step(self, batch, stage: str):
+        loss = self(batch).loss
+        self.log(f"{stage}/loss", loss, prog_bar=True, batch_size=len(batch["input_ids"]), sync_dist=True)
+        generated = self.model.generate(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                                        **self.generation)
+        predictions = self.tokenizer.batch_decode(generated, skip_special_tokens=True)
+        store = self.outputs.setdefault(stage, [])
+        store.extend(zip(predictions, batch["target"]))
+
+    def log_text_metrics(self, stage: str):
+        pairs = self.outputs.pop(stage, [])
+        if not pairs:
+            return
+        predictions, references = (list(x) for x in zip(*pairs))
+        for name, value in compute_metrics(self.metric_names, predictions, references).items():
+            self.log(f"{stage}/{name}", float(value), prog_bar=name in ("answer_accuracy", "rougeLsum"),
+                     sync_dist=True)
+
+    def on_validation_epoch_end(self):
+        self.log_text_metrics("val")
+
+    def on_test_epoch_end(self):
+        self.log_text_metrics("test")
+
+
+class ClassificationModule(LSGModule):
+    """num_labels classes; logs accuracy and macro-F1."""
+
+    def __init__(self, model, tokenizer, optim: dict, num_labels: int):
+        super().__init__(model, tokenizer, optim)
+        from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
+
+        self.metrics = torch.nn.ModuleDict({
+            f"{stage}_{name}": metric(num_classes=num_labels, average=average)
+            for stage in ("val", "test")
+            for name, metric, average in (("accuracy", MulticlassAccuracy, "micro"),
+                                          ("macro_f1", MulticlassF1Score, "macro"))
+        })
+
+    def evaluation_step(self, batch, stage: str):
+        out = self(batch)
+        self.log(f"{stage}/loss", out.loss, prog_bar=True, batch_size=len(batch["input_ids"]), sync_dist=True)
+        predictions = out.logits.argmax(-1)
+        for name in ("accuracy", "macro_f1"):
+            metric = self.metrics[f"{stage}_{name}"]
+            metric.update(predictions, batch["labels"])
+            self.log(f"{stage}/{name}", metric, on_step=False, on_epoch=True, prog_bar=name == "accuracy")
