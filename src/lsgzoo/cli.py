@@ -14,6 +14,7 @@ examples:
   lsgzoo convert facebook/bart-base out/lsg-bart-base-4096 --max-length 4096
   lsgzoo convert ./my-bart out/lsg --max-length 16384 --block-size 64 --sparsity-type pooling --sparsity-factor 4
   lsgzoo export out/lsg-bart-base-4096 hub/lsg-bart-base-4096
+  lsgzoo export outputs/2026-01-01/12-00-00 hub/my-run        # a training run dir
 """
 
 
@@ -66,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
         "export", help="write a Hub folder that loads with plain transformers",
         description="Export an LSG-BART checkpoint folder to a self-contained Hugging Face Hub folder: "
                     "config.json with auto_map, model.safetensors, modeling_lsg_bart.py, tokenizer, model card.")
-    export.add_argument("source", type=Path, help="LSG-BART checkpoint folder")
+    export.add_argument("source", type=Path, help="LSG-BART checkpoint folder, or a training run dir (exports its best checkpoint)")
     export.add_argument("out", type=Path, help="output folder (must not exist unless --overwrite)")
     export.add_argument("--task", help="model head to export (default: the checkpoint's own), e.g. "
                                        "seq2seq-lm, sequence-classification, question-answering, base")

@@ -2,8 +2,8 @@
 
 A document is `length` whitespace-separated words. Most are filler words `w0..`. It holds
 `num_pairs` markers `k1..kK`, each once, in a random order across the document, and each
-marker is followed, at a random distance in [min_distance, max_distance], by one payload
-word `p0..`. The target lists the payloads in marker order: "payload(k1) payload(k2) ...".
+marker is followed, at a random distance in [min_distance, max_distance], by its payload
+word `p0..`, repeated `payload_span` times. The target lists the payloads in marker order: "payload(k1) payload(k2) ...".
 
 Why a local-only encoder cannot solve it: a marker and its payload are at least
 `min_distance` positions apart, but after L local-attention layers with block size bs a
@@ -37,6 +37,7 @@ class LinkedPairsTask:
     max_distance: int = 80
     filler_vocab: int = 64
     payload_vocab: int = 16
+    payload_span: int = 1
 
     def __post_init__(self):
         if self.num_pairs < 1:
@@ -46,10 +47,12 @@ class LinkedPairsTask:
                 f"need 0 < min_distance ≤ max_distance, got min_distance={self.min_distance}, "
                 f"max_distance={self.max_distance}"
             )
-        if self.region_length <= self.max_distance + 1:
+        if self.payload_span < 1:
+            raise ValueError(f"payload_span={self.payload_span} must be ≥ 1")
+        if self.region_length <= self.max_distance + self.payload_span:
             raise ValueError(
                 f"length={self.length} is too short for num_pairs={self.num_pairs} pairs spanning up to "
-                f"max_distance={self.max_distance}: each pair needs a region longer than max_distance + 1; "
+                f"max_distance={self.max_distance}: each pair needs a region longer than max_distance + payload_span; "
                 "raise length or lower num_pairs"
             )
         if self.filler_vocab < 1 or self.payload_vocab < 2:
@@ -72,12 +75,13 @@ class LinkedPairsTask:
         order = list(range(self.num_pairs))
         rng.shuffle(order)  # order[r] = marker placed in region r
         payloads = [rng.randrange(self.payload_vocab) for _ in range(self.num_pairs)]
-        slack = self.region_length - self.max_distance - 1
+        slack = self.region_length - self.max_distance - self.payload_span
         for region, marker in enumerate(order):
             start = region * self.region_length + rng.randrange(max(1, slack // 3))
             distance = rng.randint(self.min_distance, self.max_distance)
             words[start] = f"{MARKER}{marker + 1}"
-            words[start + distance] = f"{PAYLOAD}{payloads[marker]}"
+            for offset in range(self.payload_span):
+                words[start + distance + offset] = f"{PAYLOAD}{payloads[marker]}"
         return {"source": " ".join(words), "target": " ".join(f"{PAYLOAD}{p}" for p in payloads)}
 
     def split(self, seed: int, size: int) -> list[dict]:

@@ -155,7 +155,22 @@ def write_hub_folder(model, out, tokenizer=None, card_sections: dict | None = No
 
 def export_model(source, out, task: str | None = None, overwrite: bool = False,
                  card_sections: dict | None = None) -> Path:
-    """Export an LSG-BART checkpoint folder `source` to a Hub folder `out`."""
+    """Export `source` to a Hub folder `out`.
+
+    source: an LSG-BART checkpoint folder, or a training run dir (its best checkpoint, whose
+    summary and attention settings go into the model card).
+    """
+    from lsgzoo.training.rundir import is_run_dir, load_run_model, read_summary
+
+    if is_run_dir(source):
+        if task is not None:
+            raise ValueError(f"task={task!r}: a run dir exports the model class it was trained with; omit --task")
+        model, tokenizer = load_run_model(source, "best")
+        summary = read_summary(source) or {}
+        run_card = {key: summary[key] for key in ("data", "monitor", "best_score", "global_step", "attention")
+                    if key in summary}
+        card_sections = {"Training run": {"run_dir": str(source), **run_card}, **(card_sections or {})}
+        return write_hub_folder(model, out, tokenizer, card_sections, overwrite)
     from lsgzoo.models import load_model
 
     model = load_model(source, task)

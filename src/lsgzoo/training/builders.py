@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from lsgzoo.training.config import attention_settings
+from lsgzoo.training.rundir import TOKENIZER_DIR
 
 TASK_NAMES = {"seq2seq": "seq2seq-lm", "classification": "sequence-classification"}
 LSG_BART_ARCHITECTURES = {"seq2seq": "LSGBartForConditionalGeneration",
@@ -13,7 +14,7 @@ def build_tokenizer(cfg, datasets, run_dir: Path):
     """The checkpoint's tokenizer, the run's saved one (resume), or one trained on the train split."""
     from transformers import AutoTokenizer
 
-    saved = run_dir / "tokenizer"
+    saved = run_dir / TOKENIZER_DIR
     if cfg.model.name_or_path is not None:
         return AutoTokenizer.from_pretrained(str(cfg.model.name_or_path))
     if saved.is_dir():

@@ -1,8 +1,6 @@
 """One training run: data → tokenizer → model → Lightning fit/test → summary.json.
 
-Run dir layout: tokenizer/, model/config.json (the model's config, for export),
-checkpoints/best.ckpt + last.ckpt, metrics.csv + hparams.yaml (CSV logger), wandb/
-(offline W&B run), summary.json.
+Everything lands in the run dir (layout in `lsgzoo.training.rundir`).
 """
 
 import time
@@ -10,10 +8,7 @@ import traceback
 from pathlib import Path
 
 from lsgzoo.training.config import attention_settings, validate_config
-from lsgzoo.training.summary import write_summary
-
-CHECKPOINT_DIR = "checkpoints"
-MODEL_CONFIG_DIR = "model"
+from lsgzoo.training.rundir import CHECKPOINT_DIR, MODEL_CONFIG_DIR, write_summary
 
 
 def run_training(cfg, run_dir, overrides: list[str] | None = None) -> float:
@@ -45,7 +40,7 @@ def _train(cfg, run_dir: Path, summary: dict) -> float:
     from lsgzoo.data.datamodule import TextDataModule
     from lsgzoo.training.builders import build_model, build_tokenizer
     from lsgzoo.training.module import ClassificationModule, Seq2SeqModule
-    from lsgzoo.training.summary import ThroughputMonitor, peak_memory_mb
+    from lsgzoo.training.callbacks import ThroughputMonitor, peak_memory_mb
 
     resume_path = run_dir / CHECKPOINT_DIR / "last.ckpt"
     if cfg.resume and not resume_path.exists():

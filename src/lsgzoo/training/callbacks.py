@@ -1,21 +1,10 @@
-"""Run-dir bookkeeping: throughput/memory measurement and `summary.json`.
+"""Lightning callbacks and measurements for the run summary: training throughput and peak memory."""
 
-summary.json (one per run dir; written on success and, with status "failed", on an exception):
-status, error, task, data, monitor, monitor_mode, best_score, metrics {name: float},
-attention {key: value}, overrides, seed, num_parameters, train_tokens_per_s, peak_memory_mb,
-train_time_s, global_step, best_checkpoint (relative to the run dir), length_statistics.
-"""
-
-import json
-import os
 import resource
 import time
-from pathlib import Path
 
 import lightning as L
 import torch
-
-SUMMARY_FILE = "summary.json"
 
 
 def peak_memory_mb(device: torch.device | None = None) -> float:
@@ -48,25 +37,3 @@ class ThroughputMonitor(L.Callback):
     @property
     def tokens_per_s(self) -> float:
         return self.tokens / self.train_time_s if self.train_time_s else 0.0
-
-
-def write_summary(run_dir: Path, summary: dict) -> Path:
-    """Write summary.json atomically (a temp file renamed into place)."""
-    path = Path(run_dir) / SUMMARY_FILE
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(summary, indent=2, default=_plain))
-    os.replace(tmp, path)
-    return path
-
-
-def read_summary(run_dir: Path) -> dict | None:
-    path = Path(run_dir) / SUMMARY_FILE
-    return json.loads(path.read_text()) if path.exists() else None
-
-
-def _plain(value):
-    if isinstance(value, torch.Tensor):
-        return value.item() if value.numel() == 1 else value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    return str(value)
