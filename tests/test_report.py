@@ -152,6 +152,9 @@ def test_export_best_hands_the_best_run_and_table_to_the_exporter(sweep, tmp_pat
         calls.append((source, out, overwrite, card_sections))
         return out
 
+    data = json.loads((sweep / "3" / "summary.json").read_text())
+    del data["best_checkpoint"]  # falls back to checkpoints/best.ckpt
+    (sweep / "3" / "summary.json").write_text(json.dumps(data))
     report = make_report(sweep, tmp_path / "report")
     assert export_best(report, tmp_path / "hub", overwrite=True, exporter=exporter) == tmp_path / "hub"
     (source, out, overwrite, sections), = calls

@@ -152,7 +152,8 @@ for ax, (field, label) in zip(axes, [("rel_diff", "relative difference to full a
     ax.set_xlabel(label)
     ax.invert_yaxis()
     ax.grid(axis="x", alpha=0.3)
-fig.suptitle(f"{LENGTH} tokens, {HEADS} heads × {HEAD_DIM}, block {BLOCK}, sparse block {SPARSE_BLOCK}, factor {FACTOR}")
+fig.suptitle(f"{LENGTH} tokens, {HEADS} heads × {HEAD_DIM}, block {BLOCK}, "
+             f"sparse block {SPARSE_BLOCK}, factor {FACTOR}")
 fig.tight_layout()
 plt.show()"""),
     ("md", """## 3. A sweep report

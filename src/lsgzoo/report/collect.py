@@ -17,6 +17,7 @@ from pathlib import Path
 
 SUMMARY_FILE = "summary.json"
 HYDRA_DIR = ".hydra"
+DEFAULT_CHECKPOINT = "checkpoints/best.ckpt"
 COMPLETED = "completed"
 FAILED = "failed"
 NOT_FINISHED = "no summary.json: the run was killed or is still running"
@@ -81,10 +82,8 @@ class RunRecord:
         return self.seed if key == "seed" else None
 
     def checkpoint_path(self) -> Path | None:
-        """Absolute path of the best checkpoint if the file exists, else None."""
-        if not self.best_checkpoint:
-            return None
-        path = self.run_dir / self.best_checkpoint
+        """The best checkpoint (`best_checkpoint`, relative to the run dir, else checkpoints/best.ckpt) if it exists."""
+        path = self.run_dir / (self.best_checkpoint or DEFAULT_CHECKPOINT)
         return path if path.is_file() else None
 
 

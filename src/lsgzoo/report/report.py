@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lsgzoo.report.collect import RunRecord, collect_runs
+from lsgzoo.report.collect import DEFAULT_CHECKPOINT, RunRecord, collect_runs
 from lsgzoo.report.plots import plot_metric_vs, plot_quality_vs_cost
 from lsgzoo.report.ranking import best_run, resolve_metric
 from lsgzoo.report.table import SweepTable, sweep_table, to_markdown, write_csv
@@ -100,7 +100,7 @@ def export_best(report: Report, out, overwrite: bool = False, exporter=None) -> 
         raise ValueError("--export-best: no completed run has a score on "
                          f"{report.metric or 'the metric'}; nothing to export")
     if best.checkpoint_path() is None:
-        wanted = best.run_dir / (best.best_checkpoint or "checkpoints/best.ckpt")
+        wanted = best.run_dir / (best.best_checkpoint or DEFAULT_CHECKPOINT)
         raise ValueError(f"--export-best: the best run {best.name!r} has no checkpoint ({wanted} is missing); "
                          "this folder holds summaries only, so run the report on the original multirun folder")
     if exporter is None:
