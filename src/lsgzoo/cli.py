@@ -1,4 +1,4 @@
-"""The `lsgzoo` command: convert BART checkpoints to LSG-BART and export Hub folders.
+"""The `lsgzoo` command: convert BART checkpoints to LSG-BART, export Hub folders, report sweeps.
 
 Heavy libraries load only inside the chosen subcommand, so `--help` is instant.
 """
@@ -15,6 +15,7 @@ examples:
   lsgzoo convert ./my-bart out/lsg --max-length 16384 --block-size 64 --sparsity-type pooling --sparsity-factor 4
   lsgzoo export out/lsg-bart-base-4096 hub/lsg-bart-base-4096
   lsgzoo export outputs/2026-01-01/12-00-00 hub/my-run        # a training run dir
+  lsgzoo report multirun/2026-01-01/12-00-00 --export-best hub/best
 """
 
 
@@ -73,6 +74,23 @@ def build_parser() -> argparse.ArgumentParser:
                                        "seq2seq-lm, sequence-classification, question-answering, base")
     export.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     export.set_defaults(run=run_export)
+
+    report = commands.add_parser(
+        "report", help="gather a sweep into a ranked table, plots and its best run",
+        description="Collect the runs of a Hydra multirun (each run dir's summary.json; runs without one count "
+                    "as failed), write a table ranked by the metric (sweep.md, sweep.csv, failed runs last), "
+                    "PNG plots (metric vs block_size and vs sparsity_factor per selector, metric vs "
+                    "throughput/time/memory per run) and report.json, and print the best run.")
+    report.add_argument("multirun_dir", type=Path, metavar="MULTIRUN_DIR",
+                        help="a multirun folder (multirun/<date>/<time>), any folder above run dirs, or one run dir")
+    report.add_argument("--metric", help="metric to rank by, e.g. val/loss (default: the runs' monitored metric)")
+    report.add_argument("--mode", choices=("max", "min"),
+                        help="whether higher or lower is better (default: the runs' monitor_mode)")
+    report.add_argument("--out", type=Path, help="report folder (default: MULTIRUN_DIR/report)")
+    report.add_argument("--export-best", type=Path, metavar="OUT",
+                        help="also export the best run's checkpoint to a Hub folder, sweep table in its card")
+    report.add_argument("--overwrite", action="store_true", help="replace an existing --export-best folder")
+    report.set_defaults(run=run_report)
     return parser
 
 
@@ -101,6 +119,21 @@ def run_export(args) -> int:
     out = export_model(args.source, args.out, task=args.task, overwrite=args.overwrite)
     print(f"exported {args.source} to {out}")
     return 0
+
+
+def run_report(args) -> int:
+    from lsgzoo.report import export_best, make_report
+
+    if args.export_best is not None and args.export_best.exists() and not args.overwrite:
+        raise FileExistsError(f"--export-best {args.export_best} exists; choose a new folder or pass --overwrite")
+    report = make_report(args.multirun_dir, args.out, metric=args.metric, mode=args.mode)
+    print(report.markdown)
+    print(f"wrote {', '.join(path.name for path in report.files.values())} to {report.out}")
+    print(report.best_line())
+    if args.export_best is not None:
+        out = export_best(report, args.export_best, overwrite=args.overwrite)
+        print(f"exported {report.best.name} to {out}")
+    return 0 if report.best is not None else 1
 
 
 def main(argv=None) -> int:
