@@ -22,6 +22,7 @@ from omegaconf import OmegaConf  # noqa: E402
 
 from lsgzoo.attention import LSGAttentionConfig  # noqa: E402
 from lsgzoo.report import make_report  # noqa: E402
+from lsgzoo.training.config import register_schemas  # noqa: E402
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 ATTENTION_KEYS = ("sparsity_type", "block_size", "sparse_block_size", "sparsity_factor", "num_global_tokens",
@@ -77,6 +78,7 @@ def primary(tmp_path):
 
 
 def composed(config_dir: Path, overrides: list[str]):
+    register_schemas()
     with initialize_config_dir(version_base=None, config_dir=str(config_dir)):
         return compose("train", overrides=overrides, return_hydra_config=True)
 
