@@ -20,6 +20,7 @@ class ThroughputMonitor(L.Callback):
     def __init__(self):
         self.train_time_s = 0.0
         self.tokens = 0
+        self.batches = 0
         self._start = None
 
     def on_train_batch_start(self, trainer, module, batch, batch_idx):
@@ -30,6 +31,7 @@ class ThroughputMonitor(L.Callback):
             return
         self.train_time_s += time.perf_counter() - self._start
         self.tokens += int(batch["attention_mask"].sum()) * trainer.world_size
+        self.batches += 1
         self._start = None
         if self.train_time_s > 0:
             module.log("train/tokens_per_s", self.tokens / self.train_time_s, on_step=True, on_epoch=False)

@@ -8,7 +8,7 @@ import traceback
 from pathlib import Path
 
 from lsgzoo.training.config import attention_settings, validate_config
-from lsgzoo.training.rundir import CHECKPOINT_DIR, MODEL_CONFIG_DIR, write_summary
+from lsgzoo.training.rundir import CHECKPOINT_DIR, METRICS_DIR, MODEL_CONFIG_DIR, write_summary
 
 
 def run_training(cfg, run_dir, overrides: list[str] | None = None) -> float:
@@ -94,19 +94,21 @@ def _train(cfg, run_dir: Path, summary: dict) -> float:
     summary.update(status="completed", best_score=best_score, metrics=metrics, num_parameters=num_parameters,
                    train_tokens_per_s=throughput.tokens_per_s, train_time_s=throughput.train_time_s,
                    wall_time_s=time.perf_counter() - started, peak_memory_mb=peak_memory_mb(module.device),
-                   global_step=trainer.global_step,
+                   global_step=trainer.global_step, train_batches=throughput.batches,
+                   world_size=trainer.world_size,
                    best_checkpoint=str(Path(best.best_model_path).relative_to(run_dir)) if best.best_model_path
                    else None, length_statistics=data.statistics)
     if trainer.is_global_zero:
         write_summary(run_dir, summary)
         _log_summary(loggers, summary)
+    _finish_wandb(loggers)
     return best_score
 
 
 def _loggers(cfg, run_dir: Path, run_info: dict) -> list:
     from lightning.pytorch.loggers import CSVLogger, WandbLogger
 
-    csv = CSVLogger(save_dir=str(run_dir), name="", version="")
+    csv = CSVLogger(save_dir=str(run_dir), name=METRICS_DIR)  # metrics/version_N/metrics.csv, N + 1 per resume
     csv.log_hyperparams(run_info)
     loggers = [csv]
     if cfg.logger.wandb:
@@ -118,6 +120,15 @@ def _loggers(cfg, run_dir: Path, run_info: dict) -> list:
                             config=run_info, job_type="train")
         loggers.append(wandb)
     return loggers
+
+
+def _finish_wandb(loggers) -> None:
+    """Close the W&B run so its offline file is complete (several runs may share one process)."""
+    from lightning.pytorch.loggers import WandbLogger
+
+    for logger in loggers:
+        if isinstance(logger, WandbLogger) and logger._experiment is not None:
+            logger.experiment.finish()
 
 
 def _log_summary(loggers, summary: dict) -> None:

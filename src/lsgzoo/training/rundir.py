@@ -1,12 +1,13 @@
 """A training run dir: its layout, summary.json, and reading the trained model back without Lightning.
 
 Layout: tokenizer/, model/config.json (the LSG-BART config), checkpoints/best.ckpt + last.ckpt
-(Lightning checkpoints: `state_dict` keys are the model's with a "model." prefix), metrics.csv +
-hparams.yaml (CSV logger), wandb/ (offline W&B run), summary.json.
+(Lightning checkpoints: `state_dict` keys are the model's with a "model." prefix),
+metrics/version_N/{metrics.csv, hparams.yaml} (CSV logger; N counts resumes), wandb/ (offline W&B run), summary.json.
 
 summary.json (written on success and, with status "failed", on an exception): status, error,
 task, data, monitor, monitor_mode, best_score, metrics {name: float}, attention {key: value},
 overrides, seed, num_parameters, train_tokens_per_s, peak_memory_mb, train_time_s, global_step,
+train_batches (this process's training batches; fewer than global_step after a resume), world_size,
 best_checkpoint (relative to the run dir), length_statistics.
 """
 
@@ -15,6 +16,7 @@ import os
 from pathlib import Path
 
 CHECKPOINT_DIR = "checkpoints"
+METRICS_DIR = "metrics"
 MODEL_CONFIG_DIR = "model"
 TOKENIZER_DIR = "tokenizer"
 SUMMARY_FILE = "summary.json"

@@ -1,0 +1,182 @@
+"""Training end to end on tiny configs: learning, run-dir contents, W&B read-back, resume, DDP, export."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from lsgzoo.training.config import compose_config
+from lsgzoo.training.rundir import load_run_model, read_summary
+from wandb_offline import read_offline_run
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = [
+    "data.source.length=254", "data.source.num_pairs=2", "data.source.min_distance=24", "data.source.max_distance=40",
+    "data.max_source_length=256", "data.source.num_train=64", "data.source.num_validation=8",
+    "data.source.num_test=8", "data.batch_size=8", "data.eval_batch_size=8", "attention.block_size=16",
+    "attention.sparse_block_size=16", "optim.warmup_steps=0", "trainer.log_every_n_steps=1",
+    "trainer.val_check_interval=8", "checkpoint.every_n_train_steps=2",
+]
+
+
+def train_in_process(run_dir: Path, overrides: list[str]) -> float:
+    from lsgzoo.training.run import run_training
+
+    return run_training(compose_config(TINY + overrides), run_dir, TINY + overrides)
+
+
+def train_command(run_dir: Path, overrides: list[str]) -> list[str]:
+    return [sys.executable, "-m", "lsgzoo.train", *TINY, *overrides, f"hydra.run.dir={run_dir}"]
+
+
+def env_for_subprocess() -> dict:
+    return {**os.environ, "WANDB_SILENT": "true", "PYTHONUNBUFFERED": "1"}
+
+
+def metrics_rows(run_dir: Path) -> list[dict]:
+    rows = []
+    for path in sorted((run_dir / "metrics").glob("version_*/metrics.csv")):
+        with open(path) as handle:
+            rows.extend(csv.DictReader(handle))
+    return rows
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("run")
+    score = train_in_process(run_dir, ["trainer.max_steps=24", "optim.lr=3e-3"])
+    return run_dir, score
+
+
+def test_training_reduces_loss_and_writes_the_run_dir(trained_run):
+    run_dir, score = trained_run
+    losses = [float(r["train/loss"]) for r in metrics_rows(run_dir) if r.get("train/loss")]
+    assert len(losses) >= 20
+    assert sum(losses[-4:]) / 4 < 0.6 * sum(losses[:4]) / 4, losses
+    summary = read_summary(run_dir)
+    assert summary["status"] == "completed" and summary["global_step"] == 24
+    assert summary["best_score"] == pytest.approx(score)
+    assert summary["attention"]["sparsity_type"] == "pooling" and summary["attention"]["block_size"] == 16
+    assert summary["num_parameters"] > 0 and summary["train_tokens_per_s"] > 0 and summary["peak_memory_mb"] > 0
+    assert {"val/loss", "val/answer_accuracy", "test/answer_accuracy"} <= set(summary["metrics"])
+    assert summary["length_statistics"]["train"]["source_tokens"]["max"] == 256
+    for name in ("checkpoints/best.ckpt", "checkpoints/last.ckpt", "tokenizer/tokenizer.json", "model/config.json",
+                 "metrics/version_0/hparams.yaml"):
+        assert (run_dir / name).exists(), name
+
+
+def test_offline_wandb_run_holds_metrics_and_attention_config(trained_run):
+    run_dir, _ = trained_run
+    run = read_offline_run(run_dir)
+    assert run["config"]["attention"]["sparsity_type"] == "pooling"
+    assert run["config"]["attention"]["sparsity_factor"] == 4
+    assert run["config"]["config"]["data"]["name"] == "synthetic"
+    assert "selector:pooling" in run["run"]["tags"]
+    logged = set().union(*(row.keys() for row in run["history"]))
+    assert {"train/loss", "val/loss", "val/answer_accuracy", "test/answer_accuracy"} <= logged
+    assert run["summary"]["best_score"] == pytest.approx(read_summary(run_dir)["best_score"])
+
+
+def test_best_checkpoint_reloads_without_lightning_and_exports(trained_run, tmp_path):
+    run_dir, _ = trained_run
+    model, tokenizer = load_run_model(run_dir)
+    out = tmp_path / "hub"
+    result = subprocess.run([sys.executable, "-m", "lsgzoo", "export", str(run_dir), str(out)], capture_output=True,
+                            text=True, env=env_for_subprocess())
+    assert result.returncode == 0, result.stderr[-2000:]
+    card = (out / "README.md").read_text()
+    assert "Training run" in card and "val/answer_accuracy" in card
+    text = "w1 k1 w2 " * 80
+    inputs = tokenizer(text, return_tensors="pt")
+    script = (
+        "import sys, torch\n"
+        f"sys.path = [p for p in sys.path if 'lsgzoo' not in p and {str(ROOT / 'src')!r} not in p]\n"
+        "from transformers import AutoModelForSeq2SeqLM\n"
+        f"m = AutoModelForSeq2SeqLM.from_pretrained({str(out)!r}, trust_remote_code=True).eval()\n"
+        f"ids = torch.tensor([{inputs['input_ids'][0].tolist()}])\n"
+        "print(m.generate(ids, max_new_tokens=4, num_beams=1)[0].tolist())\n"
+    )
+    env = {k: v for k, v in env_for_subprocess().items() if k != "PYTHONPATH"}
+    remote = subprocess.run([sys.executable, "-I", "-c", script], capture_output=True, text=True, env=env,
+                            cwd=tmp_path)
+    assert remote.returncode == 0, remote.stderr[-2000:]
+    local = model.generate(inputs["input_ids"], max_new_tokens=4, num_beams=1)[0].tolist()
+    assert json.loads(remote.stdout.strip().splitlines()[-1]) == local
+
+
+def test_resume_after_kill_continues_from_the_saved_step(tmp_path):
+    run_dir = tmp_path / "run"
+    last = run_dir / "checkpoints" / "last.ckpt"
+    process = subprocess.Popen(train_command(run_dir, ["trainer.max_steps=400", "logger=csv"]),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env_for_subprocess())
+    deadline = time.time() + 240
+    saved_step = 0
+    try:
+        while time.time() < deadline and process.poll() is None:
+            if last.exists():
+                time.sleep(0.5)  # let the atomic save finish
+                try:
+                    saved_step = torch.load(last, map_location="cpu", weights_only=False)["global_step"]
+                except Exception:
+                    saved_step = 0
+                if saved_step >= 4:
+                    break
+            time.sleep(0.5)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    assert saved_step >= 4, process.stderr.read().decode()[-2000:]
+    assert read_summary(run_dir) is None, "a killed run leaves no summary"
+    saved_step = torch.load(last, map_location="cpu", weights_only=False)["global_step"]
+
+    train_in_process(run_dir, ["trainer.max_steps=" + str(saved_step + 4), "logger=csv", "resume=true",
+                               "test_after_training=false"])
+    summary = read_summary(run_dir)
+    assert summary["status"] == "completed"
+    assert summary["global_step"] == saved_step + 4
+    assert summary["train_batches"] == 4, "the resumed run trains only the missing steps"
+    versions = sorted(p.name for p in (run_dir / "metrics").iterdir())
+    assert versions == ["version_0", "version_1"], "the killed run's metrics are kept beside the resumed run's"
+
+
+def test_resume_without_a_checkpoint_fails_clearly(tmp_path):
+    with pytest.raises(FileNotFoundError, match="resume=true"):
+        train_in_process(tmp_path, ["resume=true", "logger=csv"])
+    assert read_summary(tmp_path)["status"] == "failed"
+
+
+def test_ddp_with_two_cpu_processes(tmp_path):
+    run_dir = tmp_path / "ddp"
+    result = subprocess.run(train_command(run_dir, ["trainer=ddp", "trainer.max_steps=3", "logger=csv",
+                                                    "trainer.val_check_interval=3", "test_after_training=false"]),
+                            capture_output=True, text=True, env=env_for_subprocess(), timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = read_summary(run_dir)
+    assert summary["status"] == "completed" and summary["global_step"] == 3 and summary["world_size"] == 2
+
+
+def test_classification_task_on_local_files(tmp_path):
+    rows = [{"text": ("good " if i % 2 else "bad ") * 40 + "end", "label": i % 2} for i in range(24)]
+    for split, part in (("train", rows[:16]), ("validation", rows[16:20]), ("test", rows[20:])):
+        (tmp_path / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in part))
+    overrides = ["data=files", "data.task=classification", "data.tokenizer_kind=word",
+                 f"data.source.train={tmp_path / 'train.jsonl'}", f"data.source.validation={tmp_path / 'validation.jsonl'}",
+                 f"data.source.test={tmp_path / 'test.jsonl'}", "data.source.text_column=text",
+                 "data.source.target_column=null", "data.source.label_column=label", "data.metrics=[]",
+                 "data.monitor=val/accuracy", "data.max_source_length=64", "data.batch_size=8", "data.eval_batch_size=8",
+                 "attention.block_size=16", "attention.sparse_block_size=16", "trainer.max_steps=20",
+                 "trainer.val_check_interval=2", "trainer.log_every_n_steps=1", "logger=csv", "optim.warmup_steps=0"]
+    from lsgzoo.training.run import run_training
+
+    run_dir = tmp_path / "run"
+    run_training(compose_config(overrides), run_dir, overrides)
+    summary = read_summary(run_dir)
+    assert summary["status"] == "completed" and summary["task"] == "classification"
+    assert summary["metrics"]["test/accuracy"] == 1.0 and summary["metrics"]["test/macro_f1"] == 1.0
