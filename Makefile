@@ -1,5 +1,5 @@
 # Two commands do all the set-up on a fresh machine:
-#   make demo   — install (first time) and run the main job
+#   make train  — install (first time) and run the main job: the default training experiment
 #   make test   — install (first time) and run the full test suite
 PYTHON ?= python3
 VENV ?= .venv
@@ -11,7 +11,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eo pipefail -c
 STAMP = $(VENV)/.installed
 
-.PHONY: install demo test
+.PHONY: install train demo test
 
 install: $(STAMP)
 
@@ -21,6 +21,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q "$(TORCH_SPEC)" $(QUIET)
 	$(BIN)/python -m pip install -q -e ".[train,dev]" $(QUIET)
 	$(BIN)/python -c "import lsgzoo, torch, transformers" && touch $@
+
+train: $(STAMP)
+	$(BIN)/python -m lsgzoo.train
 
 demo: $(STAMP)
 	$(BIN)/python -m lsgzoo.demo

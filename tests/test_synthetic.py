@@ -11,7 +11,7 @@ from lsgzoo.training.config import compose_config
 
 def default_task() -> LinkedPairsTask:
     source = compose_config().data.source
-    keys = ("length", "num_pairs", "min_distance", "max_distance", "filler_vocab", "payload_vocab", "payload_span")
+    keys = ("length", "num_pairs", "num_decoys", "min_distance", "max_distance", "filler_vocab", "payload_vocab", "span")
     return LinkedPairsTask(**{k: source[k] for k in keys})
 
 
@@ -30,15 +30,15 @@ def test_structure_markers_payloads_and_target():
         assert len(words) == task.length
         target = example["target"].split()
         assert len(target) == task.num_pairs
+        runs = [i for i, w in enumerate(words) if w.startswith("p") and (i == 0 or words[i - 1] != w)]
+        assert len(runs) == task.num_pairs + task.num_decoys
         for marker in range(1, task.num_pairs + 1):
             positions = [i for i, w in enumerate(words) if w == f"k{marker}"]
-            assert len(positions) == 1
-            start = positions[0]
-            payload = target[marker - 1]
-            window = words[start + task.min_distance: start + task.max_distance + task.payload_span]
-            assert payload in window
-            # nothing between the marker and min_distance is a payload
-            assert not any(w.startswith("p") for w in words[start + 1: start + task.min_distance])
+            assert positions == list(range(positions[0], positions[0] + task.span))
+            last = positions[-1]
+            linked = [r for r in runs if task.min_distance <= r - last <= task.max_distance]
+            assert len(linked) == 1 and words[linked[0]: linked[0] + task.span] == [target[marker - 1]] * task.span
+            assert not any(w.startswith("p") for w in words[last + 1: last + task.min_distance])
 
 
 def reach(connectivity: torch.Tensor, positions: range) -> tuple[int, int]:

@@ -18,7 +18,8 @@ from wandb_offline import read_offline_run
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = [
-    "data.source.length=254", "data.source.num_pairs=2", "data.source.min_distance=24", "data.source.max_distance=40",
+    "data.source.length=254", "data.source.num_pairs=1", "data.source.num_decoys=1", "data.source.min_distance=24",
+    "data.source.max_distance=40",
     "data.max_source_length=256", "data.source.num_train=64", "data.source.num_validation=8",
     "data.source.num_test=8", "data.batch_size=8", "data.eval_batch_size=8", "attention.block_size=16",
     "attention.sparse_block_size=16", "optim.warmup_steps=0", "trainer.log_every_n_steps=1",

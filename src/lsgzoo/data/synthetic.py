@@ -1,24 +1,27 @@
 """The embedded default task: linked pairs in a long document.
 
-A document is `length` whitespace-separated words. Most are filler words `w0..`. It holds
-`num_pairs` markers `k1..kK`, each once, in a random order across the document, and each
-marker is followed, at a random distance in [min_distance, max_distance], by its payload
-word `p0..`, repeated `payload_span` times. The target lists the payloads in marker order: "payload(k1) payload(k2) ...".
+A document is `length` whitespace-separated words, mostly filler words `w0..`. It is cut into
+`num_pairs + num_decoys` equal regions in random order. A pair region holds a marker `k1..kK`
+(a run of `span` equal words) and, a random distance in [min_distance, max_distance] after the
+marker's last word, its payload (a run of `span` equal words `p0..`). A decoy region holds a
+payload run with no marker. The target lists the linked payloads in marker order:
+"payload(k1) payload(k2) ...". With the default (one pair, three decoys) the answer is one of
+four payload runs in the document, and only its distance from the marker tells which.
 
-Why a local-only encoder cannot solve it: a marker and its payload are at least
-`min_distance` positions apart, but after L local-attention layers with block size bs a
-position has seen at most L·(2·bs − 1) neighbours on each side (47 for L = 2, bs = 16).
-Nothing in the encoder output at a marker then depends on its payload, and the payload's
-encoder output is independent of which marker precedes it. The decoder reads the encoder
-output by content: finding "the payload after k3" would need it to first read where k3 is
-and then read the position that many tokens later, two dependent reads that one decoder
-layer cannot chain (each cross-attention query is fixed before it reads anything). The only
-route left is the single global token, one vector shared by all pairs in a layer. With a
-sparse selector, the marker's block sees compressed tokens up to ~80 positions away (bs =
-sparse_block_size = 16, sparsity_factor = 4), so the payload reaches the marker's own state
-in the first layer. `tests/test_synthetic.py` checks these reach numbers on the real
-attention pattern. Markers sit in separate regions of the document, so no other payload lies
-within a marker's sparse reach.
+Why a local-only encoder cannot solve it: after L local-attention layers with block size bs a
+position has seen at most L·(2·bs − 1) neighbours on each side (23 for L = 2, bs = 8), less
+than min_distance = 24. So nothing in the encoder output at a marker depends on its payload,
+and a payload's encoder output does not depend on whether a marker precedes it: linked payload
+and decoys look alike. The decoder reads the encoder output by content; telling the linked run
+apart would need it to first read where the marker is and then read the position that far
+after it, two dependent reads that one decoder layer cannot chain (each cross-attention query
+is fixed before it reads anything). A local-only model is then left with guessing among the
+payload runs (1 / (num_decoys + 1) = 25 % by default); the single global token, one vector
+shared by the whole document, is its only long-range path. With a sparse selector (bs =
+sparse_block_size = 8, sparsity_factor = 4) every block also sees compressed tokens up to 40
+positions beyond its local window, so the payload's first layer sees the marker (and vice
+versa). `tests/test_synthetic.py` checks these reach numbers on the real attention pattern and
+that no other payload lies within a marker's sparse reach.
 """
 
 import random
@@ -37,7 +40,8 @@ class LinkedPairsTask:
     max_distance: int = 80
     filler_vocab: int = 64
     payload_vocab: int = 16
-    payload_span: int = 1
+    span: int = 1
+    num_decoys: int = 0
 
     def __post_init__(self):
         if self.num_pairs < 1:
@@ -47,20 +51,22 @@ class LinkedPairsTask:
                 f"need 0 < min_distance ≤ max_distance, got min_distance={self.min_distance}, "
                 f"max_distance={self.max_distance}"
             )
-        if self.payload_span < 1:
-            raise ValueError(f"payload_span={self.payload_span} must be ≥ 1")
-        if self.region_length <= self.max_distance + self.payload_span:
+        if self.span < 1:
+            raise ValueError(f"span={self.span} must be ≥ 1")
+        if self.region_length <= self.max_distance + 2 * self.span:
             raise ValueError(
                 f"length={self.length} is too short for num_pairs={self.num_pairs} pairs spanning up to "
-                f"max_distance={self.max_distance}: each pair needs a region longer than max_distance + payload_span; "
+                f"max_distance={self.max_distance}: each pair needs a region longer than max_distance + 2·span; "
                 "raise length or lower num_pairs"
             )
+        if self.num_decoys < 0:
+            raise ValueError(f"num_decoys={self.num_decoys} must be ≥ 0")
         if self.filler_vocab < 1 or self.payload_vocab < 2:
             raise ValueError("filler_vocab must be ≥ 1 and payload_vocab ≥ 2")
 
     @property
     def region_length(self) -> int:
-        return self.length // self.num_pairs
+        return self.length // (self.num_pairs + self.num_decoys)
 
     def vocabulary(self) -> list[str]:
         """Every word the task can produce."""
@@ -72,16 +78,20 @@ class LinkedPairsTask:
         """One {"source", "target"} record; identical for identical (settings, seed, index)."""
         rng = random.Random(f"{seed}:{index}")
         words = [f"{FILLER}{rng.randrange(self.filler_vocab)}" for _ in range(self.length)]
-        order = list(range(self.num_pairs))
-        rng.shuffle(order)  # order[r] = marker placed in region r
+        order = list(range(self.num_pairs)) + [None] * self.num_decoys
+        rng.shuffle(order)  # order[r] = marker placed in region r (None: a decoy payload)
         payloads = [rng.randrange(self.payload_vocab) for _ in range(self.num_pairs)]
-        slack = self.region_length - self.max_distance - self.payload_span
+        slack = self.region_length - self.max_distance - 2 * self.span
         for region, marker in enumerate(order):
             start = region * self.region_length + rng.randrange(max(1, slack // 3))
             distance = rng.randint(self.min_distance, self.max_distance)
-            words[start] = f"{MARKER}{marker + 1}"
-            for offset in range(self.payload_span):
-                words[start + distance + offset] = f"{PAYLOAD}{payloads[marker]}"
+            payload_start = start + self.span - 1 + distance
+            if marker is None:
+                payload = f"{PAYLOAD}{rng.randrange(self.payload_vocab)}"
+            else:
+                payload = f"{PAYLOAD}{payloads[marker]}"
+                words[start: start + self.span] = [f"{MARKER}{marker + 1}"] * self.span
+            words[payload_start: payload_start + self.span] = [payload] * self.span
         return {"source": " ".join(words), "target": " ".join(f"{PAYLOAD}{p}" for p in payloads)}
 
     def split(self, seed: int, size: int) -> list[dict]:

@@ -45,7 +45,7 @@ def build_model(cfg, tokenizer, num_labels: int | None = None):
             vocab_size=len(tokenizer), d_model=m.d_model, encoder_layers=m.encoder_layers,
             decoder_layers=m.decoder_layers, encoder_attention_heads=m.encoder_attention_heads,
             decoder_attention_heads=m.decoder_attention_heads, encoder_ffn_dim=m.encoder_ffn_dim,
-            decoder_ffn_dim=m.decoder_ffn_dim, dropout=m.dropout, attention_dropout=m.attention_dropout,
+            decoder_ffn_dim=m.decoder_ffn_dim, dropout=m.dropout, attention_dropout=m.attention_dropout, init_std=m.init_std,
             max_position_embeddings=m.max_position_embeddings, pad_token_id=tokenizer.pad_token_id,
             bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
             decoder_start_token_id=tokenizer.eos_token_id, forced_eos_token_id=tokenizer.eos_token_id,

@@ -23,8 +23,8 @@ class AttentionSchema:
     """conf/attention: the LSGBartConfig attention keys (spec §6)."""
 
     sparsity_type: str = "pooling"
-    block_size: int = 16
-    sparse_block_size: int = 16
+    block_size: int = 8
+    sparse_block_size: int = 8
     sparsity_factor: int = 4
     num_global_tokens: int = 1
     lsh_num_pre_rounds: int = 1
