@@ -95,8 +95,8 @@ def attention_config(attention) -> LSGAttentionConfig:
 
 
 @pytest.mark.parametrize("experiment,runs,fixed", [
-    ("sweep_selectors", 14, {"block_size": 32, "sparse_block_size": 32}),
-    ("sweep_block_size", 12, {"sparsity_factor": 4}),
+    ("sweep_selectors", 14, {"block_size": 8, "sparse_block_size": 8}),
+    ("sweep_block_size", 9, {"sparsity_factor": 4}),
 ])
 def test_experiment_grids_are_valid_lsg_settings(primary, experiment, runs, fixed):
     cfg = composed(primary, [f"experiment={experiment}"])
