@@ -96,4 +96,6 @@ def validate_config(cfg) -> None:
     _check(optim.warmup_steps >= 0, "optim.warmup_steps", "must be ≥ 0")
     _check(cfg.trainer.max_steps > 0 or cfg.trainer.max_epochs > 0, "trainer.max_steps",
            "set trainer.max_steps (or trainer.max_epochs) to a positive number")
+    _check(cfg.num_threads is None or (isinstance(cfg.num_threads, int) and cfg.num_threads >= 1), "num_threads",
+           f"got {cfg.num_threads!r}; use null (torch's default) or a positive integer")
     _check(cfg.checkpoint.every_n_train_steps >= 1, "checkpoint.every_n_train_steps", "must be ≥ 1")

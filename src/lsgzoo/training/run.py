@@ -46,6 +46,10 @@ def _train(cfg, run_dir: Path, summary: dict) -> float:
     if cfg.resume and not resume_path.exists():
         raise FileNotFoundError(f"resume=true but {resume_path} does not exist; pass hydra.run.dir=<the run dir "
                                 "to resume> (the one holding checkpoints/last.ckpt)")
+    if cfg.num_threads:
+        import torch
+
+        torch.set_num_threads(cfg.num_threads)
     L.seed_everything(cfg.seed, workers=True)
     source = instantiate(cfg.data.source)
     raw = source.load()
