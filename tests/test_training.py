@@ -181,3 +181,22 @@ def test_classification_task_on_local_files(tmp_path):
     summary = read_summary(run_dir)
     assert summary["status"] == "completed" and summary["task"] == "classification"
     assert summary["metrics"]["test/accuracy"] == 1.0 and summary["metrics"]["test/macro_f1"] == 1.0
+
+
+def test_aclsum_smoke_on_real_long_papers(tmp_path):
+    pytest.importorskip("aclsum")
+    overrides = ["data=aclsum", "data.source.max_documents=3", "data.max_source_length=4096", "data.batch_size=1",
+                 "data.eval_batch_size=1", "data.generation.max_new_tokens=4", "model.tokenizer.vocab_size=1000",
+                 "attention.block_size=64", "attention.sparse_block_size=64", "trainer.max_steps=2",
+                 "trainer.val_check_interval=2", "trainer.limit_val_batches=1", "trainer.log_every_n_steps=1",
+                 "test_after_training=false", "logger=csv"]
+    from lsgzoo.training.run import run_training
+
+    run_dir = tmp_path / "aclsum"
+    run_training(compose_config(overrides), run_dir, overrides)
+    summary = read_summary(run_dir)
+    assert summary["status"] == "completed" and summary["global_step"] == 2
+    source = summary["length_statistics"]["train"]["source_tokens"]
+    assert source["min"] >= 4096 or source["p50"] >= 4096, source
+    assert {"val/rouge1", "val/rouge2", "val/rougeL", "val/rougeLsum"} <= set(summary["metrics"])
+    assert summary["train_tokens_per_s"] > 0
