@@ -23,7 +23,6 @@ Sizes are kept small so the whole notebook runs in seconds on a 2-core CPU; rais
 `HEADS` and `HEAD_DIM` for realistic numbers."""),
     ("code", """import os
 import tempfile
-import time
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -35,6 +34,7 @@ from torch.profiler import ProfilerActivity, profile
 import lsgzoo
 from lsgzoo import LSGAttention, LSGAttentionConfig, available_selectors
 from lsgzoo.attention.pattern import attention_pattern, key_counts
+from lsgzoo.demo import median_time
 from lsgzoo.report import make_report
 from lsgzoo.selectors import get_selector_class
 
@@ -91,17 +91,7 @@ report below measures. The row `lsg, block ≥ t/2` is LSG with a block so large
 that it falls back to full attention: a check of the comparison itself (≈ 0). `keys/query` counts
 the key entries each query sees (full attention: every token). Memory is the peak of the tensors
 torch allocates in one forward pass (torch profiler), time the median of `REPEATS` passes."""),
-    ("code", """def median_seconds(fn, repeats=REPEATS):
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return sorted(times)[len(times) // 2]
-
-
-def peak_mb(fn):
+    ("code", """def peak_mb(fn):
     \"\"\"Peak of torch's CPU allocations during fn(), from the profiler's per-op memory records.\"\"\"
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         fn()
@@ -139,7 +129,7 @@ with torch.no_grad():
         out = run()
         keys = key_counts(attend.config, LENGTH, HEADS).float().mean().item() if name != "full (sdpa)" else None
         results[name] = {"rel_diff": ((out - reference).norm() / reference.norm()).item(),
-                         "keys": keys or GLOBALS + LENGTH, "seconds": median_seconds(run), "peak_mb": peak_mb(run)}
+                         "keys": keys or GLOBALS + LENGTH, "seconds": median_time(run, REPEATS), "peak_mb": peak_mb(run)}
 
 print(f"{'attention':<20}{'rel. diff':>10}{'keys/query':>12}{'forward ms':>12}{'peak MB':>10}")
 for name, r in results.items():
