@@ -19,10 +19,15 @@ register_schemas()
 @hydra.main(config_path=str(CONFIG_DIR), config_name="train", version_base="1.3")
 def main(cfg) -> float:
     from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+    from omegaconf import open_dict
 
     from lsgzoo.training.run import run_training
 
     hydra_cfg = HydraConfig.get()
+    if hydra_cfg.mode == RunMode.MULTIRUN and cfg.logger.group is None:
+        with open_dict(cfg):  # one W&B group per sweep, so the UI compares its runs side by side
+            cfg.logger.group = "sweep-" + "-".join(hydra_cfg.sweep.dir.split("/")[-2:])
     return run_training(cfg, hydra_cfg.runtime.output_dir, list(hydra_cfg.overrides.task))
 
 
