@@ -1,18 +1,30 @@
-"""Attention-product backends: softmax(q·kᵀ/√dh + mask)·v for batched query blocks.
+"""Attention backends: how softmax(q·kᵀ/√dh + mask)·v is computed for the query blocks.
 
-Every backend takes queries (..., bs, dh), keys/values (..., K, dh) and an additive
-mask broadcastable to (..., bs, K), and returns (..., bs, dh). `eager` is the
-readable reference (scores divided by √dh after the product, as the original);
-`sdpa` calls PyTorch's fused kernel. Select with the config key `backend`.
+A product function takes queries (..., q, dh), keys/values (..., K, dh) and an
+additive mask broadcastable to (..., q, K), and returns (..., q, dh).
+
+Backends (config key `backend`, `lsg_backend` in `LSGBartConfig`):
+* `eager`: the readable reference: explicit scores divided by √dh after the
+  product (as the original), softmax in at least float32, dropout, ·v.
+* `sdpa`: PyTorch's fused `scaled_dot_product_attention` on the assembled blocks
+  (no probabilities stored; the assembled keys are kept for backward).
+* `fused`: `sdpa`, plus the block assembly and product wrapped so that backward
+  re-assembles the per-block keys instead of storing them (activation memory of
+  the attention ≈ its inputs and output). On CPU (no attention dropout) it runs
+  `attention.fused`: local windows as strided views, a custom autograd function
+  that recomputes instead of storing. The fastest on CPU; the default.
 """
 
 import math
+from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
 
 def eager_attention(query, key, value, mask, dropout: float = 0.0, training: bool = False):
+    """Reference product: (..., q, dh), (..., K, dh) ×2, mask (..., 1|q, K) → (..., q, dh)."""
     scores = torch.matmul(query, key.transpose(-1, -2)) / math.sqrt(query.shape[-1]) + mask
     probs = torch.softmax(scores, dim=-1, dtype=torch.promote_types(scores.dtype, torch.float32)).to(value.dtype)
     probs = F.dropout(probs, p=dropout, training=training)
@@ -20,9 +32,35 @@ def eager_attention(query, key, value, mask, dropout: float = 0.0, training: boo
 
 
 def sdpa_attention(query, key, value, mask, dropout: float = 0.0, training: bool = False):
-    return F.scaled_dot_product_attention(
-        query, key, value, attn_mask=mask.to(query.dtype), dropout_p=dropout if training else 0.0
+    """Fused product; inputs with more than 4 dims are flattened to 4-D (the fused CPU kernel's layout).
+
+    (..., q, dh), (..., K, dh) ×2, mask broadcastable to (..., 1|q, K) → (..., q, dh).
+    """
+    lead = query.shape[:-2]
+    mask = mask.to(query.dtype).expand(*lead, mask.shape[-2], key.shape[-2])
+    if query.dim() > 4:
+        query, key, value = (x.reshape(-1, *x.shape[-3:]) for x in (query, key, value))  # (B, H, q|K, dh)
+        mask = mask.reshape(-1, *mask.shape[-3:])
+    out = F.scaled_dot_product_attention(query, key, value, attn_mask=mask, dropout_p=dropout if training else 0.0)
+    return out.reshape(*lead, *out.shape[-2:])
+
+
+@dataclass(frozen=True)
+class AttentionBackend:
+    """product: the attention product; recompute: backward re-assembles the block keys instead of
+    storing them."""
+
+    name: str
+    product: Callable
+    recompute: bool = False
+
+
+BACKENDS = {
+    backend.name: backend
+    for backend in (
+        AttentionBackend("eager", eager_attention),
+        AttentionBackend("sdpa", sdpa_attention),
+        AttentionBackend("fused", sdpa_attention, recompute=True),
     )
-
-
-BACKENDS = {"eager": eager_attention, "sdpa": sdpa_attention}
+}
+DEFAULT_BACKEND = "fused"

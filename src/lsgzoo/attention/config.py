@@ -9,7 +9,7 @@ auto-corrections (global-token clamping) are kept, with a warning.
 import warnings
 from dataclasses import dataclass
 
-from lsgzoo.attention.backends import BACKENDS
+from lsgzoo.attention.backends import BACKENDS, DEFAULT_BACKEND
 from lsgzoo.selectors.registry import get_selector_class
 
 MAX_GLOBAL_TOKENS = 512
@@ -30,7 +30,8 @@ class LSGAttentionConfig:
     lsh_num_pre_rounds: pre-hashing rounds of the "lsh" selector.
     attention_dropout: dropout on attention probabilities (training only).
     num_heads: optional, only used for the stride-selector warning.
-    backend: name of the attention-product backend (see `attention.backends`).
+    backend: how block attention is computed: "fused" (default), "sdpa" or "eager" (the
+        reference); see `attention.backends`.
     """
 
     block_size: int = 128
@@ -43,7 +44,7 @@ class LSGAttentionConfig:
     lsh_num_pre_rounds: int = 1
     attention_dropout: float = 0.0
     num_heads: int | None = None
-    backend: str = "eager"
+    backend: str = DEFAULT_BACKEND
 
     def __post_init__(self):
         validate_attention_settings(self)
@@ -128,10 +129,13 @@ def validate_attention_settings(cfg) -> None:
             )
         get_selector_class(cfg.sparsity_type).validate(cfg)
 
-    backend = getattr(cfg, "backend", None)
-    if backend is not None:
-        if backend not in BACKENDS:
-            raise ValueError(f"backend={backend!r} is unknown; choose one of {sorted(BACKENDS)}")
+    for field in ("backend", "lsg_backend"):  # LSGAttentionConfig / LSGBartConfig spelling
+        backend = getattr(cfg, field, None)
+        if backend is not None and backend not in BACKENDS:
+            raise ValueError(
+                f"{field}={backend!r} is unknown; choose one of {sorted(BACKENDS)} "
+                f"({DEFAULT_BACKEND!r} is the fastest on CPU, 'eager' the reference)"
+            )
 
 
 def _divisors(n: int) -> list[int]:

@@ -13,9 +13,11 @@ tokens just outside its local window, and local positions [(w−1)·bs, (w+2)·b
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from lsgzoo.attention.backends import BACKENDS
 from lsgzoo.attention.config import LSGAttentionConfig
+from lsgzoo.attention.fused import fused_block_attention, fused_block_attention_available
 from lsgzoo.attention.layout import local_windows, padded_length, sparse_windows, uses_full_attention
 from lsgzoo.selectors.registry import build_selector
 
@@ -42,7 +44,8 @@ class LSGAttention(nn.Module):
         super().__init__()
         self.config = config
         self.selector = build_selector(config) if config.sparse_enabled else None
-        self.attend = BACKENDS[config.backend]
+        self.backend = BACKENDS[config.backend]
+        self.attend = self.backend.product
 
     def forward(self, query, key, value, padding_mask=None):
         """query/key/value (n, h, g + t, dh), first g rows global; padding_mask (n, t), 1 = real.
@@ -78,16 +81,29 @@ class LSGAttention(nn.Module):
         if padded % bs:
             raise ValueError(f"padded length {padded} is not a multiple of block_size={bs}")
         global_out = self.attend(query[:, :, :g], key, value, full_mask, dropout, self.training)  # (n, h, g, dh)
-        block_keys, block_values, block_mask = self.assemble_blocks(query, key, value, key_mask)
-        block_out = self.attend(
-            query[:, :, g:].reshape(n, h, padded // bs, bs, dh),  # (n, h, nb, bs, dh)
-            block_keys,  # (n, h, nb, Kb, dh)
-            block_values,
-            block_mask,  # (n, 1|h, nb, 1, Kb)
-            dropout,
-            self.training,
-        )
+        sparse = self.sparse_tokens(query, key, value, key_mask)
+        query_blocks = query[:, :, g:].reshape(n, h, padded // bs, bs, dh)  # (n, h, nb, bs, dh)
+        if cfg.backend == "fused" and fused_block_attention_available(query, dropout):
+            block_out = fused_block_attention(cfg, query_blocks, key, value, key_mask, sparse)
+        elif self.backend.recompute and torch.is_grad_enabled():
+            block_out = checkpoint(self.block_attention, query_blocks, key, value, key_mask, sparse, dropout,
+                                   use_reentrant=False)
+        else:
+            block_out = self.block_attention(query_blocks, key, value, key_mask, sparse, dropout)
         return torch.cat([global_out, block_out.reshape(n, h, padded, dh)], dim=2)
+
+    def block_attention(self, query_blocks, key, value, key_mask, sparse, dropout: float):
+        """Assemble every block's keys and attend: query_blocks (n, h, nb, bs, dh) → (n, h, nb, bs, dh)."""
+        block_keys, block_values, block_mask = self.assemble_from_sparse(key, value, key_mask, sparse)
+        # keys/values (n, h, nb, Kb, dh), mask (n, 1|h, nb, 1, Kb)
+        return self.attend(query_blocks, block_keys, block_values, block_mask, dropout, self.training)
+
+    def sparse_tokens(self, query, key, value, key_mask):
+        """The selector's compressed tokens for the local part, or None without sparse keys."""
+        if self.selector is None:
+            return None
+        g = self.config.num_global_tokens
+        return self.selector(query[:, :, g:], key[:, :, g:], value[:, :, g:], key_mask)
 
     def assemble_blocks(self, query, key, value, key_mask):
         """Per-block keys [global | sparse window | local window] and their one mask.
@@ -95,18 +111,21 @@ class LSGAttention(nn.Module):
         query/key/value (n, h, g + tp, dh), key_mask (n, 1, 1, tp) →
         keys/values (n, h, nb, Kb, dh) and mask (n, 1|h, nb, 1, Kb), Kb = g + S + 3·bs.
         """
+        return self.assemble_from_sparse(key, value, key_mask, self.sparse_tokens(query, key, value, key_mask))
+
+    def assemble_from_sparse(self, key, value, key_mask, sparse):
+        """`assemble_blocks` with the selector's tokens already computed (`sparse`, or None)."""
         cfg = self.config
         g, bs = cfg.num_global_tokens, cfg.block_size
         n, h, total, dh = key.shape
         num_blocks = (total - g) // bs
         masked_value = torch.finfo(key.dtype).min
-        local_q, local_k, local_v = query[:, :, g:], key[:, :, g:], value[:, :, g:]
+        local_k, local_v = key[:, :, g:], value[:, :, g:]
 
         keys = [key[:, :, :g].unsqueeze(2).expand(n, h, num_blocks, g, dh)]
         values = [value[:, :, :g].unsqueeze(2).expand(n, h, num_blocks, g, dh)]
         masks = [key_mask.new_zeros(n, 1, num_blocks, 1, g)]
-        if self.selector is not None:
-            sparse = self.selector(local_q, local_k, local_v, key_mask)
+        if sparse is not None:
             c, sbs = cfg.compressed_block_size, cfg.sparse_block_size
             keys.append(sparse_windows(sparse.keys, c, sbs, num_blocks))  # (n, h, nb, S, dh)
             values.append(sparse_windows(sparse.values, c, sbs, num_blocks))

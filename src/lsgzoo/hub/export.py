@@ -31,6 +31,7 @@ MODEL_CODE_MODULES = (
     "attention/backends.py",
     "attention/config.py",
     "attention/layout.py",
+    "attention/fused.py",
     "attention/lsg.py",
     "models/configuration_lsg_bart.py",
     "models/modeling_lsg_bart.py",

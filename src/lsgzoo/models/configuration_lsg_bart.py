@@ -19,6 +19,7 @@ import warnings
 from huggingface_hub.dataclasses import strict
 from transformers import BartConfig
 
+from lsgzoo.attention.backends import DEFAULT_BACKEND
 from lsgzoo.attention.config import validate_attention_settings
 
 LSG_BART_AUTO_MAP = {
@@ -34,6 +35,7 @@ LSG_BART_AUTO_MAP = {
 LSG_BART_CONFIG_KEYS = (
     "adaptive",
     "block_size",
+    "lsg_backend",
     "lsh_num_pre_rounds",
     "mask_first_token",
     "num_global_tokens",
@@ -52,6 +54,9 @@ class LSGBartConfig(BartConfig):
     adaptive: right-pad encoder inputs longer than 2·block_size to a multiple of block_size.
     base_model_prefix: always "lsg" in files (marks the checkpoint as LSG; model classes use prefix "model").
     block_size: local block length; each query block sees 3·block_size local keys.
+    lsg_backend: how the encoder computes block attention: "fused" (default, fastest on CPU), "sdpa" or
+        "eager" (the readable reference); same outputs within 1e-5 in fp32.
+        Not an original LSG key (files without it get the default).
     lsh_num_pre_rounds: pre-hashing rounds of the "lsh" selector.
     mask_first_token: hide real token 0 as a key (encoder) and from cross-attention.
     num_global_tokens: learned global tokens prepended to the encoder input, in [1, 512].
@@ -65,6 +70,7 @@ class LSGBartConfig(BartConfig):
     adaptive: bool = True
     base_model_prefix: str = "lsg"
     block_size: int = 128
+    lsg_backend: str = DEFAULT_BACKEND
     lsh_num_pre_rounds: int = 1
     mask_first_token: bool = False
     num_global_tokens: int = 1

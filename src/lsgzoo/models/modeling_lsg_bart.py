@@ -55,6 +55,7 @@ def lsg_attention_config_from_bart(config: LSGBartConfig) -> LSGAttentionConfig:
         lsh_num_pre_rounds=config.lsh_num_pre_rounds,
         attention_dropout=float(config.attention_dropout or 0.0),
         num_heads=config.encoder_attention_heads,
+        backend=config.lsg_backend,
     )
 
 

@@ -1,0 +1,87 @@
+"""Print the benchmark table, write the JSON and draw time / memory vs length plots (log-log)."""
+
+import json
+from pathlib import Path
+
+
+def _cell(value, fmt):
+    width = int(fmt.split(".")[0] or 0)
+    return "-".rjust(width) if value is None else format(value, fmt)
+
+
+def table(result: dict) -> str:
+    """One line per implementation and length: fwd and fwd+bwd (train) side by side."""
+    rows = {}
+    for row in result["rows"]:
+        rows.setdefault((row["length"], row["name"]), {})[row["mode"]] = row
+    header = (f"{'length':>6} {'implementation':34} {'fwd s':>8} {'f+b s':>8} {'fwd MB':>7} {'f+b MB':>7} "
+              f"{'%GEMM':>6} {'fwd×orig':>8} {'f+b×orig':>8} {'fwd×bart':>8} {'f+b×bart':>8} {'mem/bart':>8}")
+    lines = [header, "-" * len(header)]
+    for (length, name), modes in sorted(rows.items()):
+        if name.startswith(("generate", "lightning")):
+            continue
+        fwd, train = modes.get("fwd", {}), modes.get("train", {})
+        mb = lambda r: None if r.get("peak_bytes_median") is None else r["peak_bytes_median"] / 2**20  # noqa: E731
+        pct = None if fwd.get("fraction_of_gemm") is None else 100 * fwd["fraction_of_gemm"]
+        lines.append(
+            f"{length:>6} {name:34} {_cell(fwd.get('seconds_median'), '8.3f')} "
+            f"{_cell(train.get('seconds_median'), '8.3f')} {_cell(mb(fwd), '7.0f')} {_cell(mb(train), '7.0f')} "
+            f"{_cell(pct, '6.1f')} {_cell(fwd.get('vs_original'), '8.2f')} {_cell(train.get('vs_original'), '8.2f')} "
+            f"{_cell(fwd.get('vs_bart_sdpa'), '8.2f')} {_cell(train.get('vs_bart_sdpa'), '8.2f')} "
+            f"{_cell(train.get('vs_bart_sdpa_memory'), '8.2f')}"
+        )
+    for row in result["rows"]:
+        if row["name"].startswith(("generate", "lightning")):
+            lines.append(f"{row['name']}: {row['seconds_median']:.2f} s at {row['length']} tokens (median of "
+                         f"{row['repeats']})")
+    gemm = result.get("gemm_flops_per_second") or {}
+    if gemm:
+        lines.append("GEMM rate (GFLOP/s): " + ", ".join(f"{k} {v / 1e9:.0f}" for k, v in gemm.items())
+                     + f"; %GEMM = forward FLOPs / time / best ({result['gemm_best'] / 1e9:.0f} GFLOP/s)")
+    for key, reason in sorted(result["skipped"].items()):
+        lines.append(f"skipped {key}: {reason}")
+    for key, error in sorted(result["failures"].items()):
+        lines.append(f"FAILED {key}: {error}")
+    lines += [f"note: {note}" for note in result["notes"]]
+    return "\n".join(lines)
+
+
+def write_json(result: dict, out_dir: Path, stem: str) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{stem}.json"
+    path.write_text(json.dumps(result, indent=1, default=str) + "\n")
+    return path
+
+
+def plot(result: dict, out_dir: Path, stem: str) -> list[Path]:
+    """`<stem>-time.png` and `<stem>-memory.png`: one line per implementation, fwd and fwd+bwd panels."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+    for quantity, key, unit in (("time", "seconds_median", "seconds"), ("memory", "peak_bytes_median", "MB")):
+        fig, axes = plt.subplots(1, 2, figsize=(13, 5.5), sharey=False)
+        for ax, mode, title in zip(axes, ("fwd", "train"), ("forward (eval, no grad)", "forward + backward")):
+            series = {}
+            for row in result["rows"]:
+                if row["mode"] == mode and row.get(key) and not row["name"].startswith(("generate", "lightning")):
+                    value = row[key] / 2**20 if quantity == "memory" else row[key]
+                    series.setdefault(row["name"], []).append((row["length"], value))
+            for name, points in sorted(series.items()):
+                if len(points) < 2 and len(result["lengths"]) > 1:
+                    continue
+                points.sort()
+                style = "-" if name.startswith("lsg") else "--"
+                ax.plot(*zip(*points), style, marker="o", label=name)
+            ax.set(xscale="log", yscale="log", xlabel="tokens", ylabel=unit, title=f"{quantity}: {title}")
+            ax.grid(True, which="both", alpha=0.3)
+        axes[1].legend(fontsize=7, loc="upper left")
+        fig.suptitle(f"{result['device']} {result['dtype']}, {result['threads']} threads, batch 1, BART-base dims")
+        fig.tight_layout()
+        path = out_dir / f"{stem}-{quantity}.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        paths.append(path)
+    return paths
