@@ -55,3 +55,16 @@ def test_matrices_have_unique_names_and_skip_rules_parse():
     assert case.skip_reason("fwd", 1024) == "no" and case.skip_reason("train", 4096) is None
     with pytest.raises(ValueError, match="unknown matrix"):
         mx.matrix("huge")
+
+
+def test_lightning_training_step_row_measures_both_sides():
+    from lsgzoo.bench.worker import run_job
+
+    job = {"case": {"name": "lightning-train-step", "kind": "lightning", "params": {"length": 256}}, "length": 256,
+           "mode": "fwd", "iterations": 2, "threads": 1, "device": "cpu", "dtype": "fp32",
+           "dims": {"d_model": 32, "heads": 2, "ffn": 64, "layers": 1, "vocab": 300}}
+    result = run_job(job)
+    assert len(result["lightning_seconds"]) == 2 and len(result["bare_seconds"]) == 2
+    assert result["seconds"][0] > 0 and result["bare_seconds_median"] > 0
+    assert result["overhead"] == pytest.approx(result["seconds"][0] / result["bare_seconds_median"] - 1)
+    assert result["tokens_per_second"] == pytest.approx(256 / result["seconds"][0])

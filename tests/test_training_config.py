@@ -51,6 +51,7 @@ def test_default_config_values():
     ("optim.lr=-1", ConfigError, "optim.lr"),
     ("data.batch_size=0", ConfigError, "data.batch_size"),
     ("num_threads=0", ConfigError, "num_threads"),
+    ("attention.lsg_backend=flash", ConfigError, "lsg_backend"),
 ])
 def test_bad_overrides_fail_early_naming_the_key(override, error, message):
     with pytest.raises((error, ConfigKeyError, ValidationError), match=message):

@@ -32,8 +32,11 @@ def table(result: dict) -> str:
         )
     for row in result["rows"]:
         if row["name"].startswith(("generate", "lightning")):
+            extra = "" if "overhead" not in row else (
+                f"; bare model {row['bare_seconds_median']:.2f} s, Lightning overhead {100 * row['overhead']:+.1f} %, "
+                f"{row['tokens_per_second']:.0f} tokens/s")
             lines.append(f"{row['name']}: {row['seconds_median']:.2f} s at {row['length']} tokens (median of "
-                         f"{row['repeats']})")
+                         f"{row['repeats']}){extra}")
     gemm = result.get("gemm_flops_per_second") or {}
     if gemm:
         lines.append("GEMM rate (GFLOP/s): " + ", ".join(f"{k} {v / 1e9:.0f}" for k, v in gemm.items())

@@ -179,6 +179,7 @@ def summarise(args, cases, lengths, samples, failures, skipped, notes, elapsed) 
                    peak_bytes_median=statistics.median(peaks) if peaks else None, repeats=len(runs),
                    env_versions=dict(torch=runs[0].get("torch"), transformers=runs[0].get("transformers")),
                    threads=runs[0].get("threads"))
+        row.update({k: runs[0][k] for k in ("bare_seconds_median", "overhead", "tokens_per_second") if k in runs[0]})
         flops = mode_flops(case.as_json(), int(length), mode, mx.dims(args.matrix)) if case else None
         if flops:
             row["flops"] = flops

@@ -200,19 +200,12 @@ def measure_generate(job: dict) -> dict:
 
 
 def lightning_training_step(job: dict) -> dict:
-    """HOOK for the lead: one Lightning training step at `length` tokens vs the bare model's fwd+bwd.
-
-    Skipped while `lsgzoo.training` is not importable. To wire it, build the
-    LightningModule around an LSG-BART at BART-base dims here, time
-    `training_step` + backward + optimizer step, and return dict(seconds=[...],
-    peak_bytes=..., tokens_per_second=...); the report prints it next to the bare
-    encoder's train row at the same length.
-    """
+    """One Lightning training step of lsgzoo's Seq2SeqModule vs the bare model (see `bench.lightning_step`)."""
     try:
-        import lsgzoo.training  # noqa: F401
+        from lsgzoo.bench.lightning_step import training_step_overhead
     except ImportError as error:
         return dict(skipped=f"lsgzoo.training is not importable ({error}); Lightning step not measured")
-    return dict(skipped="lsgzoo.training exists but lsgzoo.bench.worker.lightning_training_step is not wired yet")
+    return training_step_overhead(job)
 
 
 def measure_gemm(job: dict) -> dict:

@@ -11,7 +11,8 @@ from pathlib import Path
 
 CONFIG_DIR = Path(__file__).resolve().parents[3] / "conf"
 ATTENTION_KEYS = ("sparsity_type", "block_size", "sparse_block_size", "sparsity_factor", "num_global_tokens",
-                  "lsh_num_pre_rounds", "mask_first_token", "pass_global_tokens_to_decoder", "pool_with_global")
+                  "lsh_num_pre_rounds", "mask_first_token", "pass_global_tokens_to_decoder", "pool_with_global",
+                  "lsg_backend")
 
 
 class ConfigError(ValueError):
@@ -31,6 +32,7 @@ class AttentionSchema:
     mask_first_token: bool = False
     pass_global_tokens_to_decoder: bool = True
     pool_with_global: bool = True
+    lsg_backend: str = "fused"
 
 
 def register_schemas() -> None:
@@ -68,8 +70,8 @@ def validate_config(cfg) -> None:
     sparsity = settings["sparsity_type"]
     try:
         LSGAttentionConfig(**{k: v for k, v in settings.items()
-                              if k not in ("pass_global_tokens_to_decoder", "pool_with_global")},
-                           num_heads=cfg.model.get("encoder_attention_heads"))
+                              if k not in ("pass_global_tokens_to_decoder", "pool_with_global", "lsg_backend")},
+                           backend=settings["lsg_backend"], num_heads=cfg.model.get("encoder_attention_heads"))
     except (ValueError, KeyError) as error:
         raise ConfigError(f"attention: {error}") from None
     _check(sparsity in ("none",) or settings["sparsity_factor"] >= 1, "attention.sparsity_factor",

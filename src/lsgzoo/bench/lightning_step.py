@@ -1,0 +1,75 @@
+"""Training-step overhead of lsgzoo's Lightning module over the bare model (bench row "lightning").
+
+Both sides train the same LSG-BART (BART-base dims) on the same batch: `length` source tokens,
+64 target tokens, AdamW. The bare side runs forward, backward, optimizer step and zero_grad in a
+loop; the Lightning side runs `Trainer.fit` with `Seq2SeqModule` for the same number of steps
+(no logger, checkpointing or progress bar, as in a timed run) and is timed per batch by
+`ThroughputMonitor`. Returns medians and the overhead ratio.
+"""
+
+import statistics
+import time
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader
+
+from lsgzoo.models import LSGBartConfig, LSGBartForConditionalGeneration
+from lsgzoo.training.callbacks import ThroughputMonitor, peak_memory_mb
+from lsgzoo.training.module import Seq2SeqModule
+
+
+def training_step_overhead(job: dict) -> dict:
+    dims, length, steps = job["dims"], job["length"], job.get("iterations", 2) + 1
+    config = LSGBartConfig(
+        vocab_size=dims["vocab"], d_model=dims["d_model"], encoder_layers=dims["layers"],
+        decoder_layers=dims["layers"], encoder_attention_heads=dims["heads"], decoder_attention_heads=dims["heads"],
+        encoder_ffn_dim=dims["ffn"], decoder_ffn_dim=dims["ffn"], max_position_embeddings=length,
+        block_size=128, sparse_block_size=128, sparsity_factor=2, sparsity_type="norm", dropout=0.0,
+        attention_dropout=0.0)
+    generator = torch.Generator().manual_seed(0)
+    batch = {"input_ids": torch.randint(4, dims["vocab"], (1, length), generator=generator),
+             "attention_mask": torch.ones(1, length, dtype=torch.long),
+             "labels": torch.randint(4, dims["vocab"], (1, 64), generator=generator), "target": ["x"]}
+    optim = {"lr": 1e-4, "weight_decay": 0.0, "betas": [0.9, 0.999], "eps": 1e-8, "scheduler": "constant",
+             "warmup_steps": 0}
+
+    torch.manual_seed(0)
+    model = LSGBartForConditionalGeneration(config).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    bare = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"]).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        bare.append(time.perf_counter() - start)
+    bare_peak = peak_memory_mb()
+
+    torch.manual_seed(0)
+    module = Seq2SeqModule(LSGBartForConditionalGeneration(config), None, optim, {}, [])
+    loader = DataLoader([batch] * steps, batch_size=None)
+    monitor = PerBatchTimes()
+    trainer = L.Trainer(accelerator="cpu", devices=1, max_steps=steps, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, callbacks=[monitor],
+                        num_sanity_val_steps=0, limit_val_batches=0)
+    trainer.fit(module, train_dataloaders=loader)
+    bare_median = statistics.median(bare[1:])
+    lightning_median = statistics.median(monitor.seconds[1:])
+    return dict(seconds=[lightning_median], lightning_seconds=monitor.seconds[1:], bare_seconds=bare[1:],
+                bare_seconds_median=bare_median, overhead=lightning_median / bare_median - 1,
+                tokens_per_second=length / lightning_median, peak_bytes=int(peak_memory_mb() * 2**20),
+                bare_peak_bytes=int(bare_peak * 2**20))
+
+
+class PerBatchTimes(ThroughputMonitor):
+    """ThroughputMonitor that also keeps each batch's time."""
+
+    def __init__(self):
+        super().__init__()
+        self.seconds = []
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        before = self.train_time_s
+        super().on_train_batch_end(trainer, module, outputs, batch, batch_idx)
+        self.seconds.append(self.train_time_s - before)
