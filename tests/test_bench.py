@@ -47,7 +47,7 @@ def test_flop_counts_match_the_issue_figures():
 
 
 def test_matrices_have_unique_names_and_skip_rules_parse():
-    for name in ("smoke", "short", "full"):
+    for name in ("smoke", "short", "full", "gpu"):
         names = [case.name for case in mx.matrix(name)]
         assert len(names) == len(set(names))
     case = mx.Case("x", "lsg", skip={"train@>=8192": "too slow", "*@1024": "no"})

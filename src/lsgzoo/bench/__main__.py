@@ -22,16 +22,24 @@ def parse_args(argv=None):
                       help="the full matrix: lengths 1024-16384, every selector x backend, all peers (long)")
     size.add_argument("--smoke", dest="matrix", action="store_const", const="smoke",
                       help="a quick check of the machinery: 2 short lengths, tiny model dims, 2 configurations")
+    size.add_argument("--matrix", choices=["smoke", "short", "full", "gpu"],
+                      help="pick a matrix by name (gpu: the one benchmarks/gpu.sh runs)")
     parser.set_defaults(matrix="short")
     parser.add_argument("--repeats", type=int, default=None, help="repeats per cell (default 3, smoke 1)")
     parser.add_argument("--lengths", type=int, nargs="+", help="override the matrix' lengths")
+    parser.add_argument("--iterations", type=int, default=1,
+                        help="timed passes per process (the process' median is one sample; default 1)")
     parser.add_argument("--only", nargs="+", help="keep cases whose name contains one of these words")
+    parser.add_argument("--exclude", nargs="+", default=[], help="drop cases whose name contains one of these words")
+    parser.add_argument("--fwd-only", nargs="+", default=[],
+                        help="cases whose name contains one of these words run forward only (time budget)")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32")
     parser.add_argument("--threads", type=int, default=None, help="torch threads per worker (default: torch's)")
     parser.add_argument("--timeout", type=float, default=1200.0, help="seconds per measurement before giving up")
     parser.add_argument("--orig-python", help="python of the original-LSG venv (default ../venv-orig/bin/python)")
     parser.add_argument("--no-lightning", action="store_true", help="skip the Lightning training-step row")
+    parser.add_argument("--no-extras", action="store_true", help="skip generate() latency and the Lightning row")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"), help="folder for JSON and plots")
     parser.add_argument("--name", help="file stem (default: <device>-<dtype>-<matrix>-<date>)")
     parser.add_argument("--no-plots", action="store_true")

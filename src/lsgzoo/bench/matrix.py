@@ -16,7 +16,7 @@ TINY = dict(d_model=64, heads=4, ffn=128, layers=2, vocab=1000)  # --smoke: chec
 
 def dims(matrix_name: str) -> dict:
     return TINY if matrix_name == "smoke" else BART_BASE
-LENGTHS = {"smoke": (256, 512), "short": (1024, 4096), "full": (1024, 4096, 8192, 16384)}
+LENGTHS = {"smoke": (256, 512), "short": (1024, 4096), "full": (1024, 4096, 8192, 16384), "gpu": (4096, 16384)}
 MODES = ("fwd", "train")
 MAIN_SELECTORS = ("none", "norm", "pooling", "lsh", "stride", "block_stride", "bos_pooling", "bos_pooling_masked")
 BACKENDS = ("fused", "sdpa", "eager")
@@ -70,6 +70,8 @@ def matrix(name: str, with_original: bool = True) -> list[Case]:
     orig = [original(), BART_ORIG] if with_original else []
     if name == "smoke":
         return [lsg("norm", "fused", 32, 32), BART]
+    if name == "gpu":  # benchmarks/gpu.sh; `fused` runs its assembled-SDPA + recompute path on CUDA
+        return [*(lsg("norm", backend) for backend in BACKENDS), lsg("none", "fused"), BART, LED512, BIGBIRD]
     if name == "short":
         return [lsg("norm", "fused"), lsg("norm", "eager"), lsg("none", "fused"), BART, LED256, BIGBIRD, *orig]
     if name == "full":
@@ -86,13 +88,15 @@ def matrix(name: str, with_original: bool = True) -> list[Case]:
                     if case.name not in {c.name for c in cases}:
                         cases.append(case)
         return cases
-    raise ValueError(f"unknown matrix {name!r}; choose smoke, short or full")
+    raise ValueError(f"unknown matrix {name!r}; choose smoke, short, full or gpu")
 
 
 def extra_cases(name: str, with_lightning: bool = True) -> list[Case]:
     """Cases measured once at their own length: generate() latency and the Lightning training-step hook."""
     if name == "smoke":
         return [Case("generate-lsg", "generate", dict(model="lsg", length=256, new_tokens=4))]
+    if name == "gpu":
+        with_lightning = False
     cases = [Case("generate-lsg", "generate", dict(model="lsg", length=4096, new_tokens=64)),
              Case("generate-bart-sdpa", "generate", dict(model="bart", length=4096, new_tokens=64))]
     if with_lightning:

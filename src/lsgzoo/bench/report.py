@@ -14,7 +14,7 @@ def table(result: dict) -> str:
     rows = {}
     for row in result["rows"]:
         rows.setdefault((row["length"], row["name"]), {})[row["mode"]] = row
-    header = (f"{'length':>6} {'implementation':34} {'fwd s':>8} {'f+b s':>8} {'fwd MB':>7} {'f+b MB':>7} "
+    header = (f"{'length':>6} {'implementation':40} {'fwd s':>8} {'f+b s':>8} {'fwd MB':>7} {'f+b MB':>7} "
               f"{'%GEMM':>6} {'fwd×orig':>8} {'f+b×orig':>8} {'fwd×bart':>8} {'f+b×bart':>8} {'mem/bart':>8}")
     lines = [header, "-" * len(header)]
     for (length, name), modes in sorted(rows.items()):
@@ -24,7 +24,7 @@ def table(result: dict) -> str:
         mb = lambda r: None if r.get("peak_bytes_median") is None else r["peak_bytes_median"] / 2**20  # noqa: E731
         pct = None if fwd.get("fraction_of_gemm") is None else 100 * fwd["fraction_of_gemm"]
         lines.append(
-            f"{length:>6} {name:34} {_cell(fwd.get('seconds_median'), '8.3f')} "
+            f"{length:>6} {name:40} {_cell(fwd.get('seconds_median'), '8.3f')} "
             f"{_cell(train.get('seconds_median'), '8.3f')} {_cell(mb(fwd), '7.0f')} {_cell(mb(train), '7.0f')} "
             f"{_cell(pct, '6.1f')} {_cell(fwd.get('vs_original'), '8.2f')} {_cell(train.get('vs_original'), '8.2f')} "
             f"{_cell(fwd.get('vs_bart_sdpa'), '8.2f')} {_cell(train.get('vs_bart_sdpa'), '8.2f')} "

@@ -89,9 +89,10 @@ def run_benchmark(args) -> dict:
     cases = mx.matrix(matrix_name, with_original=have_orig)
     if args.only:
         cases = [case for case in cases if any(word in case.name for word in args.only)]
+    cases = [case for case in cases if not any(word in case.name for word in args.exclude)]
     lengths = args.lengths or mx.LENGTHS[matrix_name]
     repeats = args.repeats
-    common = dict(threads=args.threads, device=args.device, dtype=args.dtype, iterations=1,
+    common = dict(threads=args.threads, device=args.device, dtype=args.dtype, iterations=args.iterations,
                   dims=mx.dims(matrix_name))
     notes = []
     if not have_orig and matrix_name != "smoke" and args.device == "cpu":
@@ -130,13 +131,15 @@ def run_benchmark(args) -> dict:
                 for mode in mx.MODES:
                     key = cell_key(case.name, length, mode)
                     reason = case.skip_reason(mode, length) or _skip_after_failure(failures, case.name, length, mode)
+                    if mode == "train" and any(word in case.name for word in args.fwd_only):
+                        reason = "skipped: forward only in this run (--fwd-only, time budget)"
                     if reason:
                         skipped[key] = reason
                         continue
                     python = str(orig_python) if case.env == "orig" else sys.executable
                     job = dict(common, case=case.as_json(), length=length, mode=mode)
                     record(case, length, mode, run_worker(job, python, args.timeout))
-    for case in mx.extra_cases(matrix_name, with_lightning=not args.no_lightning):
+    for case in [] if args.no_extras else mx.extra_cases(matrix_name, with_lightning=not args.no_lightning):
         job = dict(common, case=case.as_json(), length=case.params.get("length", 0), mode="fwd")
         record(case, case.params.get("length", 0), "fwd", run_worker(job, sys.executable, args.timeout))
 
@@ -172,7 +175,7 @@ def summarise(args, cases, lengths, samples, failures, skipped, notes, elapsed) 
         if name == "gemm":
             continue
         case = next((c for c in cases if c.name == name), None)
-        seconds = [run["seconds"][0] for run in runs]
+        seconds = [statistics.median(run["seconds"]) for run in runs]
         peaks = [run["peak_bytes"] for run in runs if run.get("peak_bytes") is not None]
         row = dict(name=name, kind=case.kind if case else name.split("-")[0], length=int(length), mode=mode,
                    seconds_median=statistics.median(seconds), seconds=seconds,
@@ -197,7 +200,8 @@ def summarise(args, cases, lengths, samples, failures, skipped, notes, elapsed) 
     except ImportError:
         pass
     return dict(
-        matrix=args.matrix, dims=mx.dims(args.matrix), device=args.device, dtype=args.dtype, repeats=args.repeats, lengths=list(lengths),
+        matrix=args.matrix, dims=mx.dims(args.matrix), device=args.device, dtype=args.dtype, repeats=args.repeats,
+        iterations=args.iterations, lengths=list(lengths),
         threads=args.threads or (rows[0]["threads"] if rows else None), versions=versions,
         machine=machine_description(args.device), elapsed_seconds=round(elapsed, 1), gemm_flops_per_second=gemm,
         gemm_best=gemm_best, rows=sorted(rows, key=lambda r: (r["length"], r["name"], r["mode"])),
