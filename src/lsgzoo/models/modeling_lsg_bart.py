@@ -14,6 +14,7 @@ classes (`LSGBartForConditionalGeneration.from_pretrained(dir)`) or with
 `lsgzoo.models.load_model`; `AutoModel*` without remote code returns plain BART.
 """
 
+import dataclasses
 import math
 import warnings
 
@@ -40,6 +41,10 @@ from lsgzoo.attention.config import LSGAttentionConfig, MAX_GLOBAL_TOKENS
 from lsgzoo.attention.layout import padded_length
 from lsgzoo.attention.lsg import LSGSelfAttention
 from lsgzoo.models.configuration_lsg_bart import LSGBartConfig
+
+
+# transformers renamed the decoder cache from `past_key_values` to `cache` (argument and output field) during 5.x.
+LSG_CACHE_FIELD = "cache" if "cache" in {f.name for f in dataclasses.fields(Seq2SeqModelOutput)} else "past_key_values"
 
 
 def lsg_attention_config_from_bart(config: LSGBartConfig) -> LSGAttentionConfig:
@@ -333,14 +338,14 @@ class LSGBartModel(LSGBartPreTrainedModel, BartModel):
             attention_mask=decoder_attention_mask,
             encoder_hidden_states=encoder_outputs[0],
             encoder_attention_mask=lsg_cross_attention_mask(attention_mask, self.config),
-            cache=cache,
             inputs_embeds=decoder_inputs_embeds,
             use_cache=use_cache,
+            **{LSG_CACHE_FIELD: cache},
             **kwargs,
         )
         return Seq2SeqModelOutput(
             last_hidden_state=decoder_outputs.last_hidden_state,
-            cache=decoder_outputs.cache,
+            **{LSG_CACHE_FIELD: getattr(decoder_outputs, LSG_CACHE_FIELD)},
             decoder_hidden_states=decoder_outputs.hidden_states,
             decoder_attentions=decoder_outputs.attentions,
             cross_attentions=decoder_outputs.cross_attentions,
