@@ -85,3 +85,42 @@ def plot(result: dict, out_dir: Path, stem: str) -> list[Path]:
         plt.close(fig)
         paths.append(path)
     return paths
+
+
+def merge(paths: list[Path]) -> dict:
+    """Rows of several result files in one result (each row keeps the ratios of its own run), for plotting."""
+    results = [json.loads(Path(path).read_text()) for path in paths]
+    merged = dict(results[0])
+    merged["rows"], seen = [], set()
+    for path, result in zip(paths, results):
+        for row in result["rows"]:
+            key = (row["name"], row["length"], row["mode"])
+            name = row["name"] if key not in seen else f"{row['name']} [{Path(path).stem}]"
+            seen.add(key)
+            merged["rows"].append(dict(row, name=name, run=str(path)))
+    merged["lengths"] = sorted({length for result in results for length in result["lengths"]})
+    merged["skipped"] = {k: v for result in results for k, v in result["skipped"].items()}
+    merged["failures"] = {k: v for result in results for k, v in result["failures"].items()}
+    merged["notes"] = [note for result in results for note in result["notes"]]
+    merged["merged_from"] = [str(path) for path in paths]
+    return merged
+
+
+def main(argv=None):
+    """`python -m lsgzoo.bench.report A.json B.json --name combined`: one table and plots over several runs."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m lsgzoo.bench.report", description=main.__doc__)
+    parser.add_argument("results", nargs="+", type=Path)
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    parser.add_argument("--name", default="combined")
+    args = parser.parse_args(argv)
+    result = merge(args.results)
+    print(table(result))
+    write_json(result, args.out, args.name)
+    for path in plot(result, args.out, args.name):
+        print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
