@@ -61,6 +61,8 @@ def plot(result: dict, out_dir: Path, stem: str) -> list[Path]:
     import matplotlib.pyplot as plt
 
     paths = []
+    names = sorted({row["name"] for row in result["rows"]})
+    colors = {name: plt.cm.tab20(i % 20) for i, name in enumerate(names)}
     for quantity, key, unit in (("time", "seconds_median", "seconds"), ("memory", "peak_bytes_median", "MB")):
         fig, axes = plt.subplots(1, 2, figsize=(13, 5.5), sharey=False)
         for ax, mode, title in zip(axes, ("fwd", "train"), ("forward (eval, no grad)", "forward + backward")):
@@ -74,10 +76,11 @@ def plot(result: dict, out_dir: Path, stem: str) -> list[Path]:
                     continue
                 points.sort()
                 style = "-" if name.startswith("lsg") else "--"
-                ax.plot(*zip(*points), style, marker="o", label=name)
+                ax.plot(*zip(*points), style, marker="o", label=name, color=colors[name])
             ax.set(xscale="log", yscale="log", xlabel="tokens", ylabel=unit, title=f"{quantity}: {title}")
             ax.grid(True, which="both", alpha=0.3)
-        axes[1].legend(fontsize=7, loc="upper left")
+            if ax.get_legend_handles_labels()[0]:
+                ax.legend(fontsize=7, loc="upper left")
         fig.suptitle(f"{result['device']} {result['dtype']}, {result['threads']} threads, batch 1, BART-base dims")
         fig.tight_layout()
         path = out_dir / f"{stem}-{quantity}.png"
