@@ -64,6 +64,8 @@ def plot(result: dict, out_dir: Path, stem: str) -> list[Path]:
     import matplotlib.pyplot as plt
 
     paths = []
+    names = sorted({row["name"] for row in result["rows"]})
+    colors = {name: plt.cm.tab20(i % 20) for i, name in enumerate(names)}
     for quantity, key, unit in (("time", "seconds_median", "seconds"), ("memory", "peak_bytes_median", "MB")):
         fig, axes = plt.subplots(1, 2, figsize=(13, 5.5), sharey=False)
         for ax, mode, title in zip(axes, ("fwd", "train"), ("forward (eval, no grad)", "forward + backward")):
@@ -77,10 +79,11 @@ def plot(result: dict, out_dir: Path, stem: str) -> list[Path]:
                     continue
                 points.sort()
                 style = "-" if name.startswith("lsg") else "--"
-                ax.plot(*zip(*points), style, marker="o", label=name)
+                ax.plot(*zip(*points), style, marker="o", label=name, color=colors[name])
             ax.set(xscale="log", yscale="log", xlabel="tokens", ylabel=unit, title=f"{quantity}: {title}")
             ax.grid(True, which="both", alpha=0.3)
-        axes[1].legend(fontsize=7, loc="upper left")
+            if ax.get_legend_handles_labels()[0]:
+                ax.legend(fontsize=7, loc="upper left")
         fig.suptitle(f"{result['device']} {result['dtype']}, {result['threads']} threads, batch 1, BART-base dims")
         fig.tight_layout()
         path = out_dir / f"{stem}-{quantity}.png"
@@ -88,3 +91,42 @@ def plot(result: dict, out_dir: Path, stem: str) -> list[Path]:
         plt.close(fig)
         paths.append(path)
     return paths
+
+
+def merge(paths: list[Path]) -> dict:
+    """Rows of several result files in one result (each row keeps the ratios of its own run), for plotting."""
+    results = [json.loads(Path(path).read_text()) for path in paths]
+    merged = dict(results[0])
+    merged["rows"], seen = [], set()
+    for path, result in zip(paths, results):
+        for row in result["rows"]:
+            key = (row["name"], row["length"], row["mode"])
+            name = row["name"] if key not in seen else f"{row['name']} [{Path(path).stem}]"
+            seen.add(key)
+            merged["rows"].append(dict(row, name=name, run=str(path)))
+    merged["lengths"] = sorted({length for result in results for length in result["lengths"]})
+    merged["skipped"] = {k: v for result in results for k, v in result["skipped"].items()}
+    merged["failures"] = {k: v for result in results for k, v in result["failures"].items()}
+    merged["notes"] = [note for result in results for note in result["notes"]]
+    merged["merged_from"] = [str(path) for path in paths]
+    return merged
+
+
+def main(argv=None):
+    """`python -m lsgzoo.bench.report A.json B.json --name combined`: one table and plots over several runs."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m lsgzoo.bench.report", description=main.__doc__)
+    parser.add_argument("results", nargs="+", type=Path)
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    parser.add_argument("--name", default="combined")
+    args = parser.parse_args(argv)
+    result = merge(args.results)
+    print(table(result))
+    write_json(result, args.out, args.name)
+    for path in plot(result, args.out, args.name):
+        print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
