@@ -200,3 +200,36 @@ def test_aclsum_smoke_on_real_long_papers(tmp_path):
     assert source["min"] >= 4096 or source["p50"] >= 4096, source
     assert {"val/rouge1", "val/rouge2", "val/rougeL", "val/rougeLsum"} <= set(summary["metrics"])
     assert summary["train_tokens_per_s"] > 0
+
+
+@pytest.mark.parametrize("source", ["exported_run", "plain_bart"])
+def test_training_from_a_checkpoint_folder(trained_run, tmp_path, source):
+    """model=pretrained: an LSG-BART folder (this run's own export) or a plain BART folder, converted on load."""
+    if source == "exported_run":
+        from lsgzoo.hub.export import export_model
+
+        folder = export_model(trained_run[0], tmp_path / "exported")
+    else:
+        folder = ROOT / "tests" / "fixtures" / "original" / "convert_src_1024"
+    overrides = TINY + ["model=pretrained", f"model.name_or_path={folder}", "trainer.max_steps=4", "logger=csv",
+                        "trainer.val_check_interval=4", "test_after_training=false", "data.tokenizer_kind=bpe"]
+    from lsgzoo.training.run import run_training
+
+    run_dir = tmp_path / "run"
+    run_training(compose_config(overrides), run_dir, overrides)
+    summary = read_summary(run_dir)
+    assert summary["status"] == "completed" and summary["global_step"] == 4
+    config = json.loads((run_dir / "model" / "config.json").read_text())
+    assert config["sparsity_type"] == "pooling" and config["block_size"] == 16
+    assert config["max_position_embeddings"] >= 256
+    assert not (run_dir / "tokenizer").exists(), "a checkpoint's own tokenizer is used, not a new one"
+
+
+def test_checkpoint_models_are_built_in_train_mode(tmp_path):
+    from lsgzoo.training.builders import build_model
+
+    folder = ROOT / "tests" / "fixtures" / "original" / "convert_src_1024"
+    cfg = compose_config(TINY + ["model=pretrained", f"model.name_or_path={folder}", "model.dropout=0.1"])
+    model = build_model(cfg, tokenizer=None)
+    assert model.training and all(module.training for module in model.modules())
+    assert model.config.dropout == 0.1

@@ -54,9 +54,10 @@ def build_model(cfg, tokenizer, num_labels: int | None = None):
     path = str(cfg.model.name_or_path)
     overrides = dict(attention, dropout=cfg.model.dropout, attention_dropout=cfg.model.attention_dropout, **extra)
     if is_lsg_checkpoint(path):
-        return load_model(path, TASK_NAMES[task], **overrides)
-    from lsgzoo.models.conversion import convert_bart_to_lsg
+        model = load_model(path, TASK_NAMES[task], **overrides)
+    else:
+        from lsgzoo.models.conversion import convert_bart_to_lsg
 
-    model, _, _ = convert_bart_to_lsg(path, max_length=cfg.data.max_source_length,
-                                      architecture=LSG_BART_ARCHITECTURES[task], **overrides)
-    return model
+        model, _, _ = convert_bart_to_lsg(path, max_length=cfg.data.max_source_length,
+                                          architecture=LSG_BART_ARCHITECTURES[task], **overrides)
+    return model.train()  # from_pretrained returns eval mode: dropout would stay off while fine-tuning
