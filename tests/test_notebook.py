@@ -63,7 +63,8 @@ def test_notebook_executes_and_shows_patterns_comparison_and_report(tmp_path, mo
     for name in available_selectors():  # sparse attention sees fewer keys and misses long-range targets
         assert 0.1 < rows[name]["diff"] < 1 and rows[name]["keys"] < full["keys"]
     assert min(rows[name]["diff"] for name in sparse) < local["diff"]  # sparse tokens recover some of them
-    assert local["mb"] < fallback["mb"]  # local + global needs less memory than the full score matrix
+    score_matrix_mb = 4 * (2048 + 1) ** 2 * 4 / 2**20  # heads × (g + t)² fp32: what eager full attention stores
+    assert 0 < local["mb"] < score_matrix_mb / 4  # local + global stays far below a materialised score matrix
     shown = outputs_text(report)
     assert "best run by val/answer_accuracy (max): 1 = 0.8" in shown and "**FAILED**" in shown
     assert images[4] >= 3  # metric vs block size / sparsity factor, quality vs cost
