@@ -13,7 +13,7 @@ from lsgzoo.training.metrics import compute_metrics
 
 
 class LSGModule(L.LightningModule):
-    """Shared optimizer/scheduler set-up and token counting.
+    """Shared forward, training step and optimizer/scheduler set-up.
 
     optim: {lr, weight_decay, betas, eps, scheduler: linear|cosine|constant, warmup_steps}.
     """
@@ -22,13 +22,14 @@ class LSGModule(L.LightningModule):
         super().__init__()
         self.model, self.tokenizer = model, tokenizer
         self.optim = dict(optim)
-        self.tokens_seen = 0
 
     def configure_optimizers(self):
         from transformers import get_scheduler
 
-        no_decay = [p for n, p in self.model.named_parameters() if p.ndim < 2 or "embed" in n or "norm" in n]
-        decay = [p for n, p in self.model.named_parameters() if not (p.ndim < 2 or "embed" in n or "norm" in n)]
+        decay, no_decay = [], []  # biases, norms and embeddings are not decayed
+        for name, parameter in self.model.named_parameters():
+            exempt = parameter.ndim < 2 or "embed" in name or "norm" in name
+            (no_decay if exempt else decay).append(parameter)
         optimizer = torch.optim.AdamW(
             [{"params": decay, "weight_decay": self.optim["weight_decay"]}, {"params": no_decay, "weight_decay": 0.0}],
             lr=self.optim["lr"], betas=tuple(self.optim["betas"]), eps=self.optim["eps"])
@@ -42,24 +43,14 @@ class LSGModule(L.LightningModule):
 
     def training_step(self, batch, batch_idx):
         loss = self(batch).loss
-        self.count_tokens(batch)
         self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["input_ids"]))
         return loss
-
-    def count_tokens(self, batch) -> None:
-        self.tokens_seen += int(batch["attention_mask"].sum())
 
     def validation_step(self, batch, batch_idx):
         self.evaluation_step(batch, "val")
 
     def test_step(self, batch, batch_idx):
         self.evaluation_step(batch, "test")
-
-    def on_save_checkpoint(self, checkpoint):
-        checkpoint["tokens_seen"] = self.tokens_seen
-
-    def on_load_checkpoint(self, checkpoint):
-        self.tokens_seen = checkpoint.get("tokens_seen", 0)
 
 
 class Seq2SeqModule(LSGModule):
