@@ -15,9 +15,10 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-SUMMARY_FILE = "summary.json"
+from lsgzoo.training.rundir import CHECKPOINT_DIR, SUMMARY_FILE
+
 HYDRA_DIR = ".hydra"
-DEFAULT_CHECKPOINT = "checkpoints/best.ckpt"
+DEFAULT_CHECKPOINT = f"{CHECKPOINT_DIR}/best.ckpt"
 COMPLETED = "completed"
 FAILED = "failed"
 NOT_FINISHED = "no summary.json: the run was killed or is still running"

@@ -10,8 +10,12 @@ LSG_BART_ARCHITECTURES = {"seq2seq": "LSGBartForConditionalGeneration",
                           "classification": "LSGBartForSequenceClassification"}
 
 
-def build_tokenizer(cfg, datasets, run_dir: Path):
-    """The checkpoint's tokenizer, the run's saved one (resume), or one trained on the train split."""
+def build_tokenizer(cfg, datasets, run_dir: Path, extra_texts=()):
+    """The checkpoint's tokenizer, the run's saved one (resume), or one trained on the train split.
+
+    extra_texts: more training text for a new tokenizer (a source's `tokenizer_corpus()`, which
+    guarantees every word of a synthetic task a vocabulary entry even in a small train split).
+    """
     from transformers import AutoTokenizer
 
     saved = run_dir / TOKENIZER_DIR
@@ -23,6 +27,7 @@ def build_tokenizer(cfg, datasets, run_dir: Path):
 
     train = datasets["train"]
     texts = list(train["source"]) + (list(train["target"]) if "target" in train.column_names else [])
+    texts += list(extra_texts)
     tokenizer = train_tokenizer(texts, cfg.model.tokenizer.kind, cfg.model.tokenizer.vocab_size)
     tokenizer.save_pretrained(str(saved))
     return tokenizer

@@ -53,7 +53,8 @@ def _train(cfg, run_dir: Path, summary: dict) -> float:
     L.seed_everything(cfg.seed, workers=True)
     source = instantiate(cfg.data.source)
     raw = source.load()
-    tokenizer = build_tokenizer(cfg, raw, run_dir)
+    corpus = source.tokenizer_corpus() if hasattr(source, "tokenizer_corpus") else ()
+    tokenizer = build_tokenizer(cfg, raw, run_dir, corpus)
     num_labels = None
     if cfg.data.task == "classification":
         num_labels = int(max(raw["train"]["label"])) + 1
