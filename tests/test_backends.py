@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from lsgzoo import LSGAttentionConfig, lsg_attention
+from lsgzoo.attention import fused
 from lsgzoo.attention.fused import fused_block_attention_available
 from lsgzoo.models import LSGBartConfig, LSGBartForConditionalGeneration
 
@@ -52,6 +53,32 @@ def test_backend_matches_eager_forward_and_backward(selector, factor, backend):
     inputs, padding = padded_inputs()
     assert fused_block_attention_available(inputs[0], 0.0)
     assert_same(run(backend, cfg, inputs, padding), run("eager", cfg, inputs, padding))
+
+
+@pytest.mark.parametrize("chunk", [1, 3])
+@pytest.mark.parametrize("batch", [1, 2])
+@pytest.mark.parametrize("sparse_block_size,factor", [(16, 2), (20, 2), (24, 4)])
+@pytest.mark.parametrize("selector", ["none", "norm", "pooling", "bos_pooling"])
+def test_fused_in_chunks_matches_eager(monkeypatch, selector, sparse_block_size, factor, batch, chunk):
+    """Chunks of 1 and of 3 of the 7 query blocks (3 + 3 + 1), and, with sbs 20 / step 8 or sbs 24 / step 4,
+    far windows that are not a multiple of the step or many steps long: outputs and gradients are unchanged."""
+    monkeypatch.setattr(fused, "chunk_blocks", lambda *args: chunk)
+    cfg = dict(block_size=16, sparse_block_size=sparse_block_size, sparsity_factor=factor, sparsity_type=selector,
+               num_global_tokens=2)
+    inputs, padding = padded_inputs()
+    inputs, padding = [x[:batch] for x in inputs], padding[:batch]
+    assert_same(run("fused", cfg, inputs, padding), run("eager", cfg, inputs, padding))
+
+
+def test_chunks_are_balanced():
+    assert [fused.chunk_blocks(nb, 1, 1, 1, 1) for nb in (1, 10, 11, 32)] == [1, 10, 11, 32]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(fused, "CHUNK_BYTES", 10)
+        assert [fused.chunk_blocks(nb, 1, 1, 1, 1) for nb in (10, 11, 32)] == [10, 6, 8]
+
+
+def test_contiguous_runs():
+    assert fused.contiguous_runs([3, 4, 5, 9, 10, 2]) == ((3, 3), (9, 2), (2, 1))
 
 
 @pytest.mark.parametrize("selector", ["none", "norm", "pooling"])

@@ -17,7 +17,7 @@ from torch.utils.checkpoint import checkpoint
 
 from lsgzoo.attention.backends import BACKENDS
 from lsgzoo.attention.config import LSGAttentionConfig
-from lsgzoo.attention.fused import fused_block_attention, fused_block_attention_available
+from lsgzoo.attention.fused import fused_block_attention_available, fused_lsg_attention
 from lsgzoo.attention.layout import local_windows, padded_length, sparse_windows, uses_full_attention
 from lsgzoo.selectors.registry import build_selector
 
@@ -80,12 +80,12 @@ class LSGAttention(nn.Module):
             return self.attend(query, key, value, full_mask, dropout, self.training)
         if padded % bs:
             raise ValueError(f"padded length {padded} is not a multiple of block_size={bs}")
-        global_out = self.attend(query[:, :, :g], key, value, full_mask, dropout, self.training)  # (n, h, g, dh)
         sparse = self.sparse_tokens(query, key, value, key_mask)
-        query_blocks = query[:, :, g:].reshape(n, h, padded // bs, bs, dh)  # (n, h, nb, bs, dh)
         if cfg.backend == "fused" and fused_block_attention_available(query, dropout):
-            block_out = fused_block_attention(cfg, query_blocks, key, value, key_mask, sparse)
-        elif self.backend.recompute and torch.is_grad_enabled():
+            return fused_lsg_attention(cfg, query, key, value, key_mask, sparse)
+        global_out = self.attend(query[:, :, :g], key, value, full_mask, dropout, self.training)  # (n, h, g, dh)
+        query_blocks = query[:, :, g:].reshape(n, h, padded // bs, bs, dh)  # (n, h, nb, bs, dh)
+        if self.backend.recompute and torch.is_grad_enabled():
             block_out = checkpoint(self.block_attention, query_blocks, key, value, key_mask, sparse, dropout,
                                    use_reentrant=False)
         else:
