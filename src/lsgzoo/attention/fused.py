@@ -58,19 +58,20 @@ def fused_block_attention_available(query, dropout: float) -> bool:
 
 
 @dataclass(frozen=True)
-class FarLayout:
-    """Where each query block's far keys come from.
+class BlockLayout:
+    """Which keys each query block sees, beyond the strided local window of 3·bs rows.
 
-    g global rows of the key buffer, then `runs`: (start, length) in the padded
-    sparse tokens; block w reads rows [start + w·step, start + w·step + length).
+    Far keys: the g global rows of the key buffer, then `runs`: (start, length) in the
+    padded sparse tokens; block w reads rows [start + w·step, start + w·step + length).
     """
 
     num_global: int
+    block_size: int
     runs: tuple[tuple[int, int], ...]
     step: int
 
     @property
-    def size(self) -> int:
+    def far_size(self) -> int:
         return self.num_global + sum(length for _, length in self.runs)
 
 
@@ -104,7 +105,7 @@ def fold_windows(grad, step: int):
     return folded.view(batch, -1, dh)
 
 
-def far_group(keys, sparse, layout: FarLayout, first: int, count: int):
+def far_group(keys, sparse, layout: BlockLayout, first: int, count: int):
     """Far keys of blocks [first, first + count): keys (B, T, dh) global rows first, sparse (B, Lp, dh) → (B, count, Kf, dh)."""
     batch, _, dh = keys.shape
     parts = [keys[:, :layout.num_global].unsqueeze(1).expand(batch, count, layout.num_global, dh)]
@@ -113,25 +114,31 @@ def far_group(keys, sparse, layout: FarLayout, first: int, count: int):
 
 
 class LSGBlockAttention(torch.autograd.Function):
-    """softmax over [far | local] keys for every query block, plus the global rows' output.
+    """LSG attention of every query: global rows over all keys, blocks over [far | local] keys.
 
-    query_blocks (B, nb, bs, dh); keys/values (B, g + bs + tp + bs, dh), the padded buffers;
-    sparse_keys/values (B, Lp, dh) padded sparse tokens (or empty with no runs);
-    global_out (n, h, g, dh); local_mask (B|1, nb, 1, 3·bs) and far_mask (B|1, nb, 1, Kf) additive.
-    Returns (n, h, g + tp, dh): a view of a (n, g + tp, h, dh) buffer, so merging heads is free.
+    query/key/value (n, h, g + tp, dh), first g rows global; sparse_keys/values (B, Lp, dh) padded
+    sparse tokens (B = n·h; no rows without sparse keys); buffer_mask (B|1, 1, T) additive over the
+    padded buffer's T = g + bs + tp + bs rows; local_mask (B|1, nb, 1, 3·bs), far_mask (B|1, nb, 1, Kf).
+    Returns (n, h, g + tp, dh), a view of a (n, g + tp, h, dh) buffer (merging heads is free); the
+    gradients of query/key/value come in that layout too.
     """
 
     @staticmethod
-    def forward(ctx, query_blocks, keys, values, sparse_keys, sparse_values, global_out, local_mask, far_mask,
-                layout, chunk):
+    def forward(ctx, query, key, value, sparse_keys, sparse_values, buffer_mask, local_mask, far_mask, layout, chunk):
         flash, _ = _flash_cpu_ops()
-        n, h, g, dh = global_out.shape
-        _, nb, bs, _ = query_blocks.shape
+        n, h, total, dh = query.shape
+        g, bs = layout.num_global, layout.block_size
+        nb = (total - g) // bs
         scale = 1.0 / math.sqrt(dh)
-        out = query_blocks.new_empty(n, g + nb * bs, h, dh)
-        out[:, :g] = global_out.transpose(1, 2)
+        keys, values = (padded_buffer(x, g, bs) for x in (key, value))  # (B, T, dh)
+        out = query.new_empty(n, total, h, dh)
+        global_query = query[:, :, :g].reshape(n * h, g, dh)
+        global_probs = torch.softmax(torch.baddbmm(buffer_mask, global_query, keys.transpose(1, 2), alpha=scale),
+                                     dim=-1, dtype=torch.float32)  # (B, g, T)
+        out[:, :g] = torch.bmm(global_probs.to(values.dtype), values).view(n, h, g, dh).transpose(1, 2)
+        query_blocks = query[:, :, g:].reshape(n * h, nb, bs, dh)
         block_out = out[:, g:].view(n, nb, bs, h, dh).permute(0, 3, 1, 2, 4)  # (n, h, nb, bs, dh) view
-        lse = query_blocks.new_empty(n * h, nb, bs, dtype=torch.float32)
+        lse = query.new_empty(n * h, nb, bs, dtype=torch.float32)
         for first in range(0, nb, chunk):
             blocks = slice(first, min(first + chunk, nb))
             count = blocks.stop - first
@@ -146,23 +153,37 @@ class LSGBlockAttention(torch.autograd.Function):
             torch.mul(local_out.view(n, h, count, bs, dh), weights[0], out=target)
             target.addcmul_(far_out.view(n, h, count, bs, dh), weights[1])
         result = out.transpose(1, 2)
-        ctx.save_for_backward(query_blocks, keys, values, sparse_keys, sparse_values, local_mask, far_mask, result, lse)
+        ctx.save_for_backward(query, keys, values, sparse_keys, sparse_values, local_mask, far_mask, result, lse,
+                              global_probs)
         ctx.layout, ctx.chunk, ctx.scale = layout, chunk, scale
         return result
 
     @staticmethod
     def backward(ctx, grad):
         _, flash_backward = _flash_cpu_ops()
-        query_blocks, keys, values, sparse_keys, sparse_values, local_mask, far_mask, result, lse = ctx.saved_tensors
-        layout, chunk = ctx.layout, ctx.chunk
-        n, h, total, dh = result.shape
-        g = layout.num_global
-        batch, nb, bs, _ = query_blocks.shape
+        (query, keys, values, sparse_keys, sparse_values, local_mask, far_mask, result, lse,
+         global_probs) = ctx.saved_tensors
+        layout, chunk, scale = ctx.layout, ctx.chunk, ctx.scale
+        n, h, total, dh = query.shape
+        g, bs = layout.num_global, layout.block_size
+        batch, nb = n * h, (total - g) // bs
+        grad_keys, grad_values = (torch.zeros_like(keys) for _ in range(2))
+        grad_sparse_keys, grad_sparse_values = (torch.zeros_like(x) for x in (sparse_keys, sparse_values))
+        grad_query = query.new_empty(n, total, h, dh).transpose(1, 2)
+
+        global_query = query[:, :, :g].reshape(batch, g, dh)
+        global_grad = grad[:, :, :g].reshape(batch, g, dh)
+        probs = global_probs.to(values.dtype)
+        grad_values.baddbmm_(probs.transpose(1, 2), global_grad)
+        grad_probs = torch.bmm(global_grad, values.transpose(1, 2))
+        grad_scores = probs * (grad_probs - (grad_probs * probs).sum(-1, keepdim=True))  # (B, g, T)
+        grad_query[:, :, :g] = torch.bmm(grad_scores, keys).view(n, h, g, dh) * scale
+        grad_keys.baddbmm_(grad_scores.transpose(1, 2), global_query, alpha=scale)
+
+        query_blocks = query[:, :, g:].reshape(batch, nb, bs, dh)
         grad_blocks = grad[:, :, g:].reshape(batch, nb, bs, dh)
         out_blocks = result[:, :, g:].reshape(batch, nb, bs, dh)
-        grad_query = torch.empty_like(query_blocks)
-        grad_keys, grad_values = (keys.new_zeros(keys.shape) for _ in range(2))
-        grad_sparse_keys, grad_sparse_values = (x.new_zeros(x.shape) for x in (sparse_keys, sparse_values))
+        grad_query_blocks = grad_query[:, :, g:].view(n, h, nb, bs, dh)
         for first in range(0, nb, chunk):
             blocks = slice(first, min(first + chunk, nb))
             count = blocks.stop - first
@@ -170,14 +191,14 @@ class LSGBlockAttention(torch.autograd.Function):
             dout = dout.contiguous()
             local = [windows(x[:, g:], 0, 3 * bs, bs, first, count) for x in (keys, values)]
             dq, dk, dv = flash_backward(dout, q, *local, out, chunk_lse, 0.0, False, attn_mask=local_mask[:, blocks],
-                                        scale=ctx.scale)
+                                        scale=scale)
             span = slice(g + first * bs, g + (first + count + 2) * bs)
             grad_keys[:, span] += fold_windows(dk, bs)
             grad_values[:, span] += fold_windows(dv, bs)
             far = [far_group(x, s, layout, first, count) for x, s in ((keys, sparse_keys), (values, sparse_values))]
             dq_far, dk, dv = flash_backward(dout, q, *far, out, chunk_lse, 0.0, False, attn_mask=far_mask[:, blocks],
-                                            scale=ctx.scale)
-            torch.add(dq, dq_far, out=grad_query[:, blocks])
+                                            scale=scale)
+            torch.add(dq.view(n, h, count, bs, dh), dq_far.view(n, h, count, bs, dh), out=grad_query_blocks[:, :, blocks])
             for far_grad, target, sparse_target in ((dk, grad_keys, grad_sparse_keys),
                                                     (dv, grad_values, grad_sparse_values)):
                 target[:, :g] += far_grad[:, :, :g].sum(1)
@@ -187,9 +208,8 @@ class LSGBlockAttention(torch.autograd.Function):
                     folded = fold_windows(far_grad[:, :, offset:offset + length], layout.step)
                     sparse_target[:, begin:begin + folded.shape[1]] += folded
                     offset += length
-        grad_global = grad[:, :, :g]
-        return (grad_query, grad_keys, grad_values, grad_sparse_keys, grad_sparse_values, grad_global,
-                None, None, None, None)
+        grad_key, grad_value = (unpadded(x, n, g, bs) for x in (grad_keys, grad_values))
+        return grad_query, grad_key, grad_value, grad_sparse_keys, grad_sparse_values, None, None, None, None, None
 
 
 def padded_buffer(x, num_global: int, block_size: int):
@@ -197,6 +217,16 @@ def padded_buffer(x, num_global: int, block_size: int):
     n, h, _, dh = x.shape
     zeros = x.new_zeros(n, h, block_size, dh)
     return torch.cat([x[:, :, :num_global], zeros, x[:, :, num_global:], zeros], dim=2).view(n * h, -1, dh)
+
+
+def unpadded(buffer, batch: int, num_global: int, block_size: int):
+    """Inverse of `padded_buffer`, in the heads-merged layout: (n·h, T, dh) → (n, h, g + tp, dh) view of (n, g + tp, h, dh)."""
+    rows = buffer.view(batch, -1, *buffer.shape[1:])  # (n, h, T, dh)
+    n, h, length, dh = rows.shape
+    out = buffer.new_empty(n, length - 2 * block_size, h, dh).transpose(1, 2)
+    out[:, :, :num_global] = rows[:, :, :num_global]
+    out[:, :, num_global:] = rows[:, :, num_global + block_size:length - block_size]
+    return out
 
 
 def chunk_blocks(num_blocks: int, batch: int, far_size: int, head_dim: int, element_size: int) -> int:
@@ -218,11 +248,8 @@ def fused_lsg_attention(cfg, query, key, value, key_mask, sparse):
     nb = (total - g) // bs
     batch = n * h
     masked_value = torch.finfo(query.dtype).min
-    keys, values = (padded_buffer(x, g, bs) for x in (key, value))
     pad_mask = key_mask.new_full((n, 1, 1, bs), masked_value)
-    buffer_mask = torch.cat([key_mask.new_zeros(n, 1, 1, g), pad_mask, key_mask, pad_mask], dim=-1)
-    global_out = F.scaled_dot_product_attention(query[:, :, :g], keys.view(n, h, -1, dh), values.view(n, h, -1, dh),
-                                                attn_mask=buffer_mask.to(query.dtype))  # (n, h, g, dh)
+    buffer_mask = torch.cat([key_mask.new_zeros(n, 1, 1, g), pad_mask, key_mask, pad_mask], dim=-1)  # (n, 1, 1, T)
     local_mask = local_windows(key_mask.transpose(-1, -2), bs, masked_value).transpose(-1, -2)  # (n, 1, nb, 1, 3bs)
 
     far_mask = key_mask.new_zeros(n, 1, nb, 1, g)
@@ -236,15 +263,14 @@ def fused_lsg_attention(cfg, query, key, value, key_mask, sparse):
         sparse_mask = F.pad(sparse.mask, (pad, pad), value=masked_value)  # (n, 1|h, 1, Lp)
         sparse_mask = sparse_mask[..., index.to(query.device)].transpose(2, 3)  # (n, 1|h, nb, 1, S)
         far_mask = torch.cat([far_mask.expand(n, sparse_mask.shape[1], nb, 1, g), sparse_mask], dim=-1)
-    layout = FarLayout(g, runs, step)
+    layout = BlockLayout(g, bs, runs, step)
 
-    def per_batch(mask):  # (n, 1|h, nb, 1, K) → (B|1, nb, 1, K), the kernel's layout; broadcast when n = 1
+    def per_batch(mask):  # (n, 1|h, ..., K) → (B|1, ..., K), the kernels' layout; broadcast when n = 1
         mask = mask.to(query.dtype)
         if n == 1 and mask.shape[1] == 1:
             return mask[0]
-        return mask.expand(n, h, *mask.shape[2:]).reshape(batch, nb, 1, mask.shape[-1])
+        return mask.expand(n, h, *mask.shape[2:]).reshape(batch, *mask.shape[2:])
 
-    query_blocks = query[:, :, g:].reshape(batch, nb, bs, dh)
-    chunk = chunk_blocks(nb, batch, layout.size, dh, query.element_size())
-    return LSGBlockAttention.apply(query_blocks, keys, values, sparse_keys, sparse_values, global_out,
+    chunk = chunk_blocks(nb, batch, layout.far_size, dh, query.element_size())
+    return LSGBlockAttention.apply(query, key, value, sparse_keys, sparse_values, per_batch(buffer_mask),
                                    per_batch(local_mask), per_batch(far_mask), layout, chunk)
