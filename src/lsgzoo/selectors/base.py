@@ -97,8 +97,26 @@ def gather_tokens(keys, values, mask, positions: torch.Tensor) -> SparseTokens:
     keys/values (n, h, tp, dh); mask (n, 1, 1, tp); positions (n|1, h, L) long.
     Returns keys/values (n, h, L, dh) and mask (n, h, 1, L).
     """
-    n, h, _, dh = keys.shape
+    n, h = keys.shape[:2]
     positions = positions.expand(n, h, positions.shape[-1])
-    index = positions.unsqueeze(-1).expand(-1, -1, -1, dh)
     picked_mask = mask.expand(n, h, 1, mask.shape[-1]).gather(-1, positions.unsqueeze(2))
-    return SparseTokens(keys.gather(2, index), values.gather(2, index), picked_mask)
+    return SparseTokens(gather_rows(keys, positions), gather_rows(values, positions), picked_mask)
+
+
+def gather_rows(x, positions):
+    """x (n, h, tp, dh), positions (n, h, L) long → (n, h, L, dh): x[i, j, positions[i, j, l]].
+
+    Copies whole dh-rows with one `index_select` (a per-element `gather` with a dh-expanded
+    index is several times slower). Works on the rows where they lie: heads-merged
+    (n, tp, h, dh) storage, as the projections produce it, or (n, h, tp, dh).
+    """
+    n, h, tp, dh = x.shape
+    heads_merged = x.transpose(1, 2)
+    if heads_merged.is_contiguous():
+        rows = heads_merged.reshape(-1, dh)  # row (i, p, j) = (i·tp + p)·h + j
+        batch = torch.arange(n, device=x.device).view(n, 1, 1) * tp
+        index = (batch + positions) * h + torch.arange(h, device=x.device).view(1, h, 1)
+    else:
+        rows = x.reshape(-1, dh)  # row (i, j, p) = (i·h + j)·tp + p
+        index = positions + torch.arange(n * h, device=x.device).view(n, h, 1) * tp
+    return rows.index_select(0, index.reshape(-1)).view(n, h, -1, dh)
