@@ -194,3 +194,21 @@ def test_no_quadratic_tensor(selector, backend):
         largest[length] = probe.largest
         assert probe.largest < length * length  # a t×t score matrix would be 2·t² here
     assert largest[2048] <= 4.5 * largest[512]  # grows linearly with length (4× length)
+
+
+def test_lsh_bucket_helpers_match_their_plain_definitions():
+    """argmax over [p, −p] (ties included) and bucket sums equal the concatenation / scatter they replace."""
+    from lsgzoo.selectors.base import gather_rows
+    from lsgzoo.selectors.lsh import argmax_signed, sum_into_buckets
+
+    torch.manual_seed(0)
+    for rounded in (False, True):
+        p = torch.randn(2, 3, 4, 9, 6)
+        p = p.round() if rounded else p
+        assert torch.equal(argmax_signed(p), torch.cat([p, -p], dim=-1).argmax(dim=-1))
+    rows, buckets = torch.randn(2, 3, 4, 9, 5), torch.randint(0, 6, (2, 3, 4, 9))
+    want = torch.zeros(2, 3, 4, 6, 5).scatter_add(-2, buckets.unsqueeze(-1).expand(-1, -1, -1, -1, 5), rows)
+    torch.testing.assert_close(sum_into_buckets(rows, buckets, 6), want)
+    keys, positions = torch.randn(2, 10, 3, 4), torch.randint(0, 10, (2, 3, 7))
+    for x in (keys.transpose(1, 2), keys.transpose(1, 2).contiguous()):  # heads-merged and head-major storage
+        assert torch.equal(gather_rows(x, positions), x.gather(2, positions.unsqueeze(-1).expand(-1, -1, -1, 4)))

@@ -21,6 +21,25 @@ from lsgzoo.selectors.registry import register_selector
 LSH_EPS = 1e-8
 
 
+def argmax_signed(projected):
+    """argmax over [projected, −projected] on the last dim (first index on ties), without building the concatenation."""
+    top, top_index = projected.max(dim=-1)
+    low, low_index = projected.min(dim=-1)
+    return torch.where(top >= -low, top_index, low_index + projected.shape[-1])
+
+
+def sum_into_buckets(rows, buckets, num_buckets: int):
+    """rows (..., cur, d), buckets (..., cur) long in [0, num_buckets) → (..., num_buckets, d) bucket sums.
+
+    One `index_add_` over whole d-rows (a `scatter_add` with a d-expanded index is several times slower).
+    """
+    *lead, cur, d = rows.shape
+    groups = buckets.numel() // cur
+    target = (buckets + torch.arange(groups, device=buckets.device).view(*buckets.shape[:-1], 1) * num_buckets)
+    sums = rows.new_zeros(groups * num_buckets, d).index_add_(0, target.reshape(-1), rows.reshape(-1, d))
+    return sums.view(*lead, num_buckets, d)
+
+
 @register_selector("lsh")
 class LSHSelector(SparseSelector):
     data_dependent = True
@@ -53,15 +72,11 @@ class LSHSelector(SparseSelector):
             with torch.no_grad():
                 planes = torch.randn(1, h, 1, dh, out // 2, device=keys.device).to(keys.dtype)
                 projected = torch.matmul(F.normalize(bucket_keys, dim=-1) * counts.clamp(max=1), planes)
-                buckets = torch.cat([projected, -projected], dim=-1).argmax(dim=-1)  # (n, h, C, cur)
+                buckets = argmax_signed(projected)  # (n, h, C, cur)
                 assignment = buckets.gather(-1, assignment)
-            index = buckets.unsqueeze(-1)
-            shape = (n, h, tp // bm, out)
-            bucket_keys = keys.new_zeros(*shape, dh).scatter_add(-2, index.expand(-1, -1, -1, -1, dh), bucket_keys)
-            bucket_values = values.new_zeros(*shape, dh).scatter_add(
-                -2, index.expand(-1, -1, -1, -1, dh), bucket_values
-            )
-            counts = counts.new_zeros(*shape, 1).scatter_add(-2, index, counts.expand(n, h, -1, -1, -1))
+            bucket_keys = sum_into_buckets(bucket_keys, buckets, out)
+            bucket_values = sum_into_buckets(bucket_values, buckets, out)
+            counts = sum_into_buckets(counts.expand(n, h, -1, -1, -1), buckets, out)
         return bucket_keys, bucket_values, counts, assignment
 
     def select(self, queries, keys, values, mask) -> SparseTokens:
