@@ -159,3 +159,18 @@ def test_gradient_checkpointing_reaches_the_lsg_encoder_layers():
     model = LSGBartForConditionalGeneration(tiny_config())
     model.activation_checkpointing_enable()
     assert all(layer.gradient_checkpointing for layer in model.model.encoder.layers)
+
+
+def test_fused_recomputes_lsh_with_the_forward_draws_and_leaves_the_rng_as_eager_does():
+    """`fused` runs the selector again in backward: lsh must hash with the same planes (gradients equal
+    eager's) and the global RNG must end where eager leaves it (one draw per forward, none in backward)."""
+    cfg = dict(block_size=16, sparse_block_size=16, sparsity_factor=4, sparsity_type="lsh", num_global_tokens=2)
+    inputs, padding = padded_inputs()
+    after = {}
+    for backend in ("fused", "eager"):
+        got = run(backend, cfg, inputs, padding)
+        after[backend] = torch.rand(4)
+        if backend == "fused":
+            fused_result = got
+    assert_same(fused_result, got)
+    assert torch.equal(after["fused"], after["eager"])

@@ -21,9 +21,10 @@ Backward is a custom autograd function: it re-builds the far keys of a chunk
 (nothing of size nb·Kb·dh is stored) and calls the flash backward kernel once per
 group with the *merged* output and log-sum-exp, which gives exactly the gradients
 of the joint softmax (dS = P ⊙ (dP − rowsum(dO ⊙ O))). Window gradients are folded
-back onto the buffer by shifted adds. Saved state: queries, the padded buffers, the
-sparse tokens, output and log-sum-exp — what full attention through SDPA keeps,
-plus the compressed sparse tokens.
+back onto the buffer by shifted adds. Saved state: queries, the padded key/value
+buffers, output and log-sum-exp — what full attention through SDPA keeps. The
+selector's sparse tokens are not stored: backward runs the selector again (same
+random draws) and backpropagates through it.
 
 The kernel is PyTorch's private `aten._scaled_dot_product_flash_attention_for_cpu`
 (+ `_backward`); `fused_block_attention_available` says when it can be used
@@ -117,14 +118,16 @@ class LSGBlockAttention(torch.autograd.Function):
     """LSG attention of every query: global rows over all keys, blocks over [far | local] keys.
 
     query/key/value (n, h, g + tp, dh), first g rows global; sparse_keys/values (B, Lp, dh) padded
-    sparse tokens (B = n·h; no rows without sparse keys); buffer_mask (B|1, 1, T) additive over the
+    sparse tokens (B = n·h; no rows without sparse keys), not stored: backward gets them again, with
+    their graph, from `sparse_source` (a `SparseSource`); buffer_mask (B|1, 1, T) additive over the
     padded buffer's T = g + bs + tp + bs rows; local_mask (B|1, nb, 1, 3·bs), far_mask (B|1, nb, 1, Kf).
     Returns (n, h, g + tp, dh), a view of a (n, g + tp, h, dh) buffer (merging heads is free); the
     gradients of query/key/value come in that layout too.
     """
 
     @staticmethod
-    def forward(ctx, query, key, value, sparse_keys, sparse_values, buffer_mask, local_mask, far_mask, layout, chunk):
+    def forward(ctx, query, key, value, sparse_keys, sparse_values, buffer_mask, local_mask, far_mask, layout, chunk,
+                sparse_source):
         flash, _ = _flash_cpu_ops()
         n, h, total, dh = query.shape
         g, bs = layout.num_global, layout.block_size
@@ -153,20 +156,22 @@ class LSGBlockAttention(torch.autograd.Function):
             torch.mul(local_out.view(n, h, count, bs, dh), weights[0], out=target)
             target.addcmul_(far_out.view(n, h, count, bs, dh), weights[1])
         result = out.transpose(1, 2)
-        ctx.save_for_backward(query, keys, values, sparse_keys, sparse_values, local_mask, far_mask, result, lse,
-                              global_probs)
-        ctx.layout, ctx.chunk, ctx.scale = layout, chunk, scale
+        ctx.save_for_backward(query, keys, values, local_mask, far_mask, result, lse, global_probs)
+        ctx.layout, ctx.chunk, ctx.scale, ctx.sparse_source = layout, chunk, scale, sparse_source
         return result
 
     @staticmethod
     def backward(ctx, grad):
         _, flash_backward = _flash_cpu_ops()
-        (query, keys, values, sparse_keys, sparse_values, local_mask, far_mask, result, lse,
-         global_probs) = ctx.saved_tensors
+        query, keys, values, local_mask, far_mask, result, lse, global_probs = ctx.saved_tensors
         layout, chunk, scale = ctx.layout, ctx.chunk, ctx.scale
         n, h, total, dh = query.shape
         g, bs = layout.num_global, layout.block_size
         batch, nb = n * h, (total - g) // bs
+        tokens = slice(g + bs, g + bs + total - g)  # the token rows of the padded buffers
+        selector_inputs = [query[:, :, g:]] + [x.view(n, h, -1, dh)[:, :, tokens] for x in (keys, values)]
+        selector_inputs = [x.detach().requires_grad_() for x in selector_inputs]
+        sparse_keys, sparse_values = ctx.sparse_source.recompute(*selector_inputs)
         grad_keys, grad_values = (torch.zeros_like(keys) for _ in range(2))
         grad_sparse_keys, grad_sparse_values = (torch.zeros_like(x) for x in (sparse_keys, sparse_values))
         grad_query = query.new_empty(n, total, h, dh).transpose(1, 2)
@@ -195,7 +200,8 @@ class LSGBlockAttention(torch.autograd.Function):
             span = slice(g + first * bs, g + (first + count + 2) * bs)
             grad_keys[:, span] += fold_windows(dk, bs)
             grad_values[:, span] += fold_windows(dv, bs)
-            far = [far_group(x, s, layout, first, count) for x, s in ((keys, sparse_keys), (values, sparse_values))]
+            far = [far_group(x, s.detach(), layout, first, count)
+                   for x, s in ((keys, sparse_keys), (values, sparse_values))]
             dq_far, dk, dv = flash_backward(dout, q, *far, out, chunk_lse, 0.0, False, attn_mask=far_mask[:, blocks],
                                             scale=scale)
             torch.add(dq.view(n, h, count, bs, dh), dq_far.view(n, h, count, bs, dh), out=grad_query_blocks[:, :, blocks])
@@ -208,8 +214,54 @@ class LSGBlockAttention(torch.autograd.Function):
                     folded = fold_windows(far_grad[:, :, offset:offset + length], layout.step)
                     sparse_target[:, begin:begin + folded.shape[1]] += folded
                     offset += length
+        if sparse_keys.requires_grad:  # through the selector: its gradients land on the token rows
+            torch.autograd.backward((sparse_keys, sparse_values), (grad_sparse_keys, grad_sparse_values))
+            for target, source in ((grad_query[:, :, g:], selector_inputs[0]),
+                                   (grad_keys.view(n, h, -1, dh)[:, :, tokens], selector_inputs[1]),
+                                   (grad_values.view(n, h, -1, dh)[:, :, tokens], selector_inputs[2])):
+                if source.grad is not None:
+                    target += source.grad
         grad_key, grad_value = (unpadded(x, n, g, bs) for x in (grad_keys, grad_values))
-        return grad_query, grad_key, grad_value, grad_sparse_keys, grad_sparse_values, None, None, None, None, None
+        return grad_query, grad_key, grad_value, None, None, None, None, None, None, None, None
+
+
+class SparseSource:
+    """The selector's padded sparse tokens, computed again in backward instead of being stored.
+
+    Saving them would cost (B, Lp, dh) × 2 per layer, more than full attention keeps; recomputing
+    runs the selector once more (a small share of a layer) with the random state it drew from
+    in forward, so `lsh` hashes with the same planes.
+    """
+
+    def __init__(self, selector, key_mask, pad: int):
+        self.selector, self.key_mask, self.pad = selector, key_mask, pad
+        self.rng_state = torch.get_rng_state()
+
+    def tokens(self, query, key, value):
+        """Token rows (n, h, tp, dh) ×3 → the selector's `SparseTokens` (forward: draws advance the global RNG)."""
+        return self.selector(query, key, value, self.key_mask)
+
+    def recompute(self, query, key, value):
+        """(padded sparse keys, values) (B, Lp, dh) with the selector's autograd graph, replaying forward's
+        random draws; the global RNG is left as it was."""
+        with torch.enable_grad(), torch.random.fork_rng(devices=[]):
+            torch.set_rng_state(self.rng_state)
+            sparse = self.tokens(query, key, value)
+            return [padded_rows(x, self.pad) for x in (sparse.keys, sparse.values)]
+
+
+class NoSparseSource:
+    """Stand-in when the selector produces no sparse tokens: empty (B, 0, dh) far rows."""
+
+    def recompute(self, query, key, value):
+        n, h, _, dh = key.shape
+        return [key.new_zeros(n * h, 0, dh) for _ in range(2)]
+
+
+def padded_rows(x, pad: int):
+    """(n, h, L, dh) → (n·h, pad + L + pad, dh) with zero rows on both ends."""
+    n, h, _, dh = x.shape
+    return F.pad(x, (0, 0, pad, pad)).view(n * h, -1, dh)
 
 
 def padded_buffer(x, num_global: int, block_size: int):
@@ -236,11 +288,12 @@ def chunk_blocks(num_blocks: int, batch: int, far_size: int, head_dim: int, elem
 
 
 
-def fused_lsg_attention(cfg, query, key, value, key_mask, sparse):
+def fused_lsg_attention(cfg, query, key, value, key_mask, selector):
     """LSG attention on padded inputs through `LSGBlockAttention`.
 
     query/key/value (n, h, g + tp, dh), first g rows global; key_mask (n, 1, 1, tp) additive;
-    sparse: the selector's `SparseTokens` (keys/values (n, h, L, dh), mask (n, 1|h, 1, L)) or None.
+    selector: the `SparseSelector` (or None), called on the token rows; its `SparseTokens` are
+    computed without a graph here and again, with one, in backward (`SparseSource`).
     Returns (n, h, g + tp, dh).
     """
     g, bs = cfg.num_global_tokens, cfg.block_size
@@ -254,12 +307,16 @@ def fused_lsg_attention(cfg, query, key, value, key_mask, sparse):
 
     far_mask = key_mask.new_zeros(n, 1, nb, 1, g)
     runs, step = (), 1
+    source = NoSparseSource()
     sparse_keys = sparse_values = key.new_zeros(batch, 0, dh)
-    if sparse is not None:
+    if selector is not None:
+        source = SparseSource(selector, key_mask, 0)
+        with torch.no_grad():
+            sparse = source.tokens(query[:, :, g:], key[:, :, g:], value[:, :, g:])
         pad, index = sparse_window_index(sparse.keys.shape[-2], nb, cfg.compressed_block_size, cfg.sparse_block_size)
+        source.pad = pad
         runs, step = contiguous_runs(index[0].tolist()), cfg.compressed_block_size
-        sparse_keys, sparse_values = (F.pad(x, (0, 0, pad, pad)).view(batch, -1, dh)
-                                      for x in (sparse.keys, sparse.values))
+        sparse_keys, sparse_values = (padded_rows(x, pad) for x in (sparse.keys, sparse.values))
         sparse_mask = F.pad(sparse.mask, (pad, pad), value=masked_value)  # (n, 1|h, 1, Lp)
         sparse_mask = sparse_mask[..., index.to(query.device)].transpose(2, 3)  # (n, 1|h, nb, 1, S)
         far_mask = torch.cat([far_mask.expand(n, sparse_mask.shape[1], nb, 1, g), sparse_mask], dim=-1)
@@ -273,4 +330,4 @@ def fused_lsg_attention(cfg, query, key, value, key_mask, sparse):
 
     chunk = chunk_blocks(nb, batch, layout.far_size, dh, query.element_size())
     return LSGBlockAttention.apply(query, key, value, sparse_keys, sparse_values, per_batch(buffer_mask),
-                                   per_batch(local_mask), per_batch(far_mask), layout, chunk)
+                                   per_batch(local_mask), per_batch(far_mask), layout, chunk, source)

@@ -80,9 +80,9 @@ class LSGAttention(nn.Module):
             return self.attend(query, key, value, full_mask, dropout, self.training)
         if padded % bs:
             raise ValueError(f"padded length {padded} is not a multiple of block_size={bs}")
-        sparse = self.sparse_tokens(query, key, value, key_mask)
         if cfg.backend == "fused" and fused_block_attention_available(query, dropout):
-            return fused_lsg_attention(cfg, query, key, value, key_mask, sparse)
+            return fused_lsg_attention(cfg, query, key, value, key_mask, self.selector)
+        sparse = self.sparse_tokens(query, key, value, key_mask)
         global_out = self.attend(query[:, :, :g], key, value, full_mask, dropout, self.training)  # (n, h, g, dh)
         query_blocks = query[:, :, g:].reshape(n, h, padded // bs, bs, dh)  # (n, h, nb, bs, dh)
         if self.backend.recompute and torch.is_grad_enabled():
