@@ -214,15 +214,24 @@ class LSGBlockAttention(torch.autograd.Function):
                     folded = fold_windows(far_grad[:, :, offset:offset + length], layout.step)
                     sparse_target[:, begin:begin + folded.shape[1]] += folded
                     offset += length
+        del dq, dk, dv, dq_far, far, local  # free the last chunk's temporaries before the selector's backward
         if sparse_keys.requires_grad:  # through the selector: its gradients land on the token rows
             torch.autograd.backward((sparse_keys, sparse_values), (grad_sparse_keys, grad_sparse_values))
-            for target, source in ((grad_query[:, :, g:], selector_inputs[0]),
-                                   (grad_keys.view(n, h, -1, dh)[:, :, tokens], selector_inputs[1]),
-                                   (grad_values.view(n, h, -1, dh)[:, :, tokens], selector_inputs[2])):
-                if source.grad is not None:
-                    target += source.grad
-        grad_key, grad_value = (unpadded(x, n, g, bs) for x in (grad_keys, grad_values))
+            del sparse_keys, sparse_values, grad_sparse_keys, grad_sparse_values
+            targets = (grad_query[:, :, g:], *(x.view(n, h, -1, dh)[:, :, tokens] for x in (grad_keys, grad_values)))
+            _add_gradients(targets, selector_inputs)
+            del targets, selector_inputs
+        grad_key = unpadded(grad_keys, n, g, bs)
+        del grad_keys  # one padded gradient buffer alive at a time
+        grad_value = unpadded(grad_values, n, g, bs)
         return grad_query, grad_key, grad_value, None, None, None, None, None, None, None, None
+
+
+def _add_gradients(targets, leaves):
+    """target += leaf.grad for each pair whose leaf received a gradient."""
+    for target, leaf in zip(targets, leaves):
+        if leaf.grad is not None:
+            target += leaf.grad
 
 
 class SparseSource:

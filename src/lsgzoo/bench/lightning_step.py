@@ -2,8 +2,9 @@
 
 Both sides train the same LSG-BART (BART-base dims) on the same batch: `length` source tokens,
 64 target tokens, AdamW. The bare side runs forward, backward, optimizer step and zero_grad in a
-loop; the Lightning side runs `Trainer.fit` with `Seq2SeqModule` for the same number of steps
-(no logger, checkpointing or progress bar, as in a timed run) and is timed per batch by
+loop, before and after the Lightning side (so drift of the machine cancels); the Lightning side
+runs `Trainer.fit` with `Seq2SeqModule` for the same number of steps (no logger, checkpointing
+or progress bar, as in a timed run) and is timed per batch by
 `ThroughputMonitor`. Returns medians and the overhead ratio.
 """
 
@@ -37,13 +38,19 @@ def training_step_overhead(job: dict) -> dict:
     torch.manual_seed(0)
     model = LSGBartForConditionalGeneration(config).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    bare = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"]).loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        bare.append(time.perf_counter() - start)
+
+    def bare_steps():
+        seconds = []
+        for _ in range(steps):
+            start = time.perf_counter()
+            model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                  labels=batch["labels"]).loss.backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            seconds.append(time.perf_counter() - start)
+        return seconds[1:]
+
+    bare = bare_steps()
     bare_peak = peak_memory_mb()
 
     torch.manual_seed(0)
@@ -54,9 +61,10 @@ def training_step_overhead(job: dict) -> dict:
                         enable_progress_bar=False, enable_model_summary=False, callbacks=[monitor],
                         num_sanity_val_steps=0, limit_val_batches=0)
     trainer.fit(module, train_dataloaders=loader)
-    bare_median = statistics.median(bare[1:])
+    bare += bare_steps()  # bare steps before and after the Lightning ones, so drift of the machine cancels
+    bare_median = statistics.median(bare)
     lightning_median = statistics.median(monitor.seconds[1:])
-    return dict(seconds=[lightning_median], lightning_seconds=monitor.seconds[1:], bare_seconds=bare[1:],
+    return dict(seconds=[lightning_median], lightning_seconds=monitor.seconds[1:], bare_seconds=bare,
                 bare_seconds_median=bare_median, overhead=lightning_median / bare_median - 1,
                 tokens_per_second=length / lightning_median, peak_bytes=int(peak_memory_mb() * 2**20),
                 bare_peak_bytes=int(bare_peak * 2**20))
