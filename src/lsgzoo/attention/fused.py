@@ -216,10 +216,12 @@ class LSGBlockAttention(torch.autograd.Function):
                     offset += length
         del dq, dk, dv, dq_far, far, local  # free the last chunk's temporaries before the selector's backward
         if sparse_keys.requires_grad:  # through the selector: its gradients land on the token rows
-            torch.autograd.backward((sparse_keys, sparse_values), (grad_sparse_keys, grad_sparse_values))
+            pending = [(sparse_keys, grad_sparse_keys), (sparse_values, grad_sparse_values)]
             del sparse_keys, sparse_values, grad_sparse_keys, grad_sparse_values
             targets = (grad_query[:, :, g:], *(x.view(n, h, -1, dh)[:, :, tokens] for x in (grad_keys, grad_values)))
-            _add_gradients(targets, selector_inputs)
+            while pending:  # keys, then values: one (n, h, tp, dh) selector gradient alive at a time
+                torch.autograd.backward(*pending.pop(0), retain_graph=bool(pending))
+                _add_gradients(targets, selector_inputs)
             del targets, selector_inputs
         grad_key = unpadded(grad_keys, n, g, bs)
         del grad_keys  # one padded gradient buffer alive at a time
@@ -228,10 +230,11 @@ class LSGBlockAttention(torch.autograd.Function):
 
 
 def _add_gradients(targets, leaves):
-    """target += leaf.grad for each pair whose leaf received a gradient."""
+    """target += leaf.grad for each pair whose leaf received a gradient; the leaf's gradient is released."""
     for target, leaf in zip(targets, leaves):
         if leaf.grad is not None:
             target += leaf.grad
+            leaf.grad = None
 
 
 class SparseSource:
