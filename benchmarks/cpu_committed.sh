@@ -15,7 +15,7 @@ export PYTHONPATH="$(pwd)/src${PYTHONPATH:+:$PYTHONPATH}"
 out=benchmarks/results
 $py -m lsgzoo.bench --out $out --name cpu-fp32-short
 $py -m lsgzoo.bench --matrix full --lengths 4096 --repeats 1 --no-extras --out $out --name cpu-fp32-4096 \
-  --exclude orig-env f4-sdpa f4-eager 32/32-f2-eager --only -f2-fused norm-128/128-f2 norm-128/128-f4-fused \
+  --exclude orig-env f4-sdpa f4-eager 32/32-f2-eager --only 128/128-f2-fused norm-128/128-f2 norm-128/128-f4-fused \
   norm-32/32 bart led-512 bigbird original
 $py -m lsgzoo.bench --matrix full --lengths 16384 --repeats 2 --no-extras --out $out --name cpu-fp32-16384 \
   --fwd-only led bigbird --exclude orig-env --only norm-128/128-f2-fused original-norm bart-sdpa led-512 bigbird
