@@ -107,7 +107,10 @@ def fold_windows(grad, step: int):
 
 
 def far_group(keys, sparse, layout: BlockLayout, first: int, count: int):
-    """Far keys of blocks [first, first + count): keys (B, T, dh) global rows first, sparse (B, Lp, dh) → (B, count, Kf, dh)."""
+    """Far keys of blocks [first, first + count) → (B, count, Kf, dh).
+
+    keys (B, T, dh) with the global rows first; sparse (B, Lp, dh) padded sparse tokens.
+    """
     batch, _, dh = keys.shape
     parts = [keys[:, :layout.num_global].unsqueeze(1).expand(batch, count, layout.num_global, dh)]
     parts += [windows(sparse, start, length, layout.step, first, count) for start, length in layout.runs]
@@ -204,7 +207,8 @@ class LSGBlockAttention(torch.autograd.Function):
                    for x, s in ((keys, sparse_keys), (values, sparse_values))]
             dq_far, dk, dv = flash_backward(dout, q, *far, out, chunk_lse, 0.0, False, attn_mask=far_mask[:, blocks],
                                             scale=scale)
-            torch.add(dq.view(n, h, count, bs, dh), dq_far.view(n, h, count, bs, dh), out=grad_query_blocks[:, :, blocks])
+            torch.add(dq.view(n, h, count, bs, dh), dq_far.view(n, h, count, bs, dh),
+                      out=grad_query_blocks[:, :, blocks])
             for far_grad, target, sparse_target in ((dk, grad_keys, grad_sparse_keys),
                                                     (dv, grad_values, grad_sparse_values)):
                 target[:, :g] += far_grad[:, :, :g].sum(1)
@@ -284,7 +288,10 @@ def padded_buffer(x, num_global: int, block_size: int):
 
 
 def unpadded(buffer, batch: int, num_global: int, block_size: int):
-    """Inverse of `padded_buffer`, in the heads-merged layout: (n·h, T, dh) → (n, h, g + tp, dh) view of (n, g + tp, h, dh)."""
+    """Inverse of `padded_buffer` in the heads-merged layout.
+
+    (n·h, T, dh) → (n, h, g + tp, dh), a view of a new (n, g + tp, h, dh) tensor.
+    """
     rows = buffer.view(batch, -1, *buffer.shape[1:])  # (n, h, T, dh)
     n, h, length, dh = rows.shape
     out = buffer.new_empty(n, length - 2 * block_size, h, dh).transpose(1, 2)

@@ -22,7 +22,7 @@ LSH_EPS = 1e-8
 
 
 def argmax_signed(projected):
-    """argmax over [projected, −projected] on the last dim (first index on ties), without building the concatenation."""
+    """argmax over [projected, −projected] on the last dim (first index on ties), without the concatenation."""
     top, top_index = projected.max(dim=-1)
     low, low_index = projected.min(dim=-1)
     return torch.where(top >= -low, top_index, low_index + projected.shape[-1])
