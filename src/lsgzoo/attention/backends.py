@@ -8,11 +8,11 @@ Backends (config key `backend`, `lsg_backend` in `LSGBartConfig`):
   product (as the original), softmax in at least float32, dropout, ·v.
 * `sdpa`: PyTorch's fused `scaled_dot_product_attention` on the assembled blocks
   (no probabilities stored; the assembled keys are kept for backward).
-* `fused`: `sdpa`, plus the block assembly and product wrapped so that backward
-  re-assembles the per-block keys instead of storing them (activation memory of
-  the attention ≈ its inputs and output). On CPU (no attention dropout) it runs
-  `attention.fused`: local windows as strided views, a custom autograd function
-  that recomputes instead of storing. The fastest on CPU; the default.
+* `fused`: on CPU (no attention dropout) `attention.fused`: one padded K/V buffer
+  read through strided views, chunks of query blocks, a custom autograd function
+  that stores what full attention stores and recomputes the selector. Elsewhere
+  `sdpa` under checkpointing, re-assembling the per-block keys in backward. The
+  fastest on CPU; the default.
 """
 
 import math
