@@ -1,7 +1,7 @@
 """LSG attention equals a dense softmax over explicitly listed key sets (float64 oracle).
 
 Every backend is checked against the same oracle result: `eager` in float64, the
-fused kernels (`sdpa`, `fused`, which take fp32/bf16/fp16) on the fp32-rounded inputs.
+fused kernels (`sdpa`, `fused`, `flex`, which take fp32/bf16/fp16) on the fp32-rounded inputs.
 """
 
 import itertools
@@ -14,7 +14,7 @@ from lsgzoo import LSGAttentionConfig, available_selectors, lsg_attention
 from reference import reference_lsg
 
 BUILTIN = ["none", "norm", "pooling", "lsh", "stride", "block_stride", "bos_pooling"]
-BACKEND_DTYPES = {"eager": torch.float64, "sdpa": torch.float32, "fused": torch.float32}
+BACKEND_DTYPES = {"eager": torch.float64, "sdpa": torch.float32, "fused": torch.float32, "flex": torch.float32}
 
 
 def random_inputs(n, h, total, dh, dtype=torch.float64):

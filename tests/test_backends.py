@@ -129,7 +129,7 @@ def test_lsg_backend_is_validated_and_saved(tmp_path):
     config.save_pretrained(tmp_path)
     assert json.loads((tmp_path / "config.json").read_text())["lsg_backend"] == "sdpa"
     assert LSGBartConfig.from_pretrained(tmp_path).lsg_backend == "sdpa"
-    assert LSGBartConfig().lsg_backend == "fused"
+    assert LSGBartConfig().lsg_backend == "auto"
 
 
 def model_step(config, ids, mask, checkpointing=False):

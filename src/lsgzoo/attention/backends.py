@@ -1,7 +1,10 @@
-"""Attention backends: how softmax(q·kᵀ/√dh + mask)·v is computed for the query blocks.
+"""Attention backends: how LSG attention is computed, and which one `auto` picks.
 
 A product function takes queries (..., q, dh), keys/values (..., K, dh) and an
-additive mask broadcastable to (..., q, K), and returns (..., q, dh).
+additive mask broadcastable to (..., q, K), and returns (..., q, dh); the assembled
+path (`LSGAttention.block_attention`) feeds it every block's [global | sparse | local] keys.
+A backend may also own a whole-layer kernel (`layer`) that replaces the assembled path
+where `available` says it can run; elsewhere it falls back (`fallback`, then its product).
 
 Backends (config key `backend`, `lsg_backend` in `LSGBartConfig`):
 * `eager`: the readable reference: explicit scores divided by √dh after the
@@ -11,16 +14,23 @@ Backends (config key `backend`, `lsg_backend` in `LSGBartConfig`):
 * `fused`: on CPU (no attention dropout) `attention.fused`: one padded K/V buffer
   read through strided views, chunks of query blocks, a custom autograd function
   that stores what full attention stores and recomputes the selector. Elsewhere
-  `sdpa` under checkpointing, re-assembling the per-block keys in backward. The
-  fastest on CPU; the default.
+  `sdpa` under checkpointing, re-assembling the per-block keys in backward.
+* `flex`: `attention.flex`: one FlexAttention call over [tokens | sparse | global]
+  keys with a cached `BlockMask` (compiled kernel). Needs torch ≥ 2.5, no attention
+  dropout, and — FlexAttention has no CPU backward — no gradient on CPU; else `fused`.
+* `auto` (the default): per device, the backend measured fastest (`AUTO_BACKENDS`).
 """
 
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Callable
 
 import torch
 import torch.nn.functional as F
+
+from lsgzoo.attention.flex import flex_available, flex_lsg_attention
+from lsgzoo.attention.fused import fused_block_attention_available, fused_lsg_attention
 
 
 def eager_attention(query, key, value, mask, dropout: float = 0.0, training: bool = False):
@@ -47,12 +57,17 @@ def sdpa_attention(query, key, value, mask, dropout: float = 0.0, training: bool
 
 @dataclass(frozen=True)
 class AttentionBackend:
-    """product: the attention product; recompute: backward re-assembles the block keys instead of
-    storing them."""
+    """product: the per-block attention product of the assembled path; recompute: that path re-assembles
+    the block keys in backward instead of storing them; layer(cfg, q, k, v, key_mask, selector): a
+    whole-layer kernel used where available(query, dropout) holds; fallback: the backend used instead
+    when it does not (None: this backend's own assembled path)."""
 
     name: str
     product: Callable
     recompute: bool = False
+    layer: Callable | None = None
+    available: Callable | None = None
+    fallback: str | None = None
 
 
 BACKENDS = {
@@ -60,7 +75,28 @@ BACKENDS = {
     for backend in (
         AttentionBackend("eager", eager_attention),
         AttentionBackend("sdpa", sdpa_attention),
-        AttentionBackend("fused", sdpa_attention, recompute=True),
+        AttentionBackend("fused", sdpa_attention, recompute=True, layer=fused_lsg_attention,
+                         available=fused_block_attention_available),
+        AttentionBackend("flex", sdpa_attention, recompute=True, layer=flex_lsg_attention, available=flex_available,
+                         fallback="fused"),
     )
 }
-DEFAULT_BACKEND = "fused"
+AUTO = "auto"
+# device type → backend `auto` runs there; chosen by the benchmark (docs/performance.md, "Choosing `auto`").
+AUTO_BACKENDS = {"cpu": "fused", "cuda": "flex"}
+AUTO_OTHERWISE = "fused"
+BACKEND_CHOICES = (AUTO, *BACKENDS)
+DEFAULT_BACKEND = AUTO
+
+
+def resolve_backend(name: str, query, dropout: float) -> AttentionBackend:
+    """The backend that runs `name` for these inputs: `auto` → `AUTO_BACKENDS` for the device, then
+    `fallback` while a whole-layer kernel is unavailable (a fallback of an explicit choice warns)."""
+    backend = BACKENDS[AUTO_BACKENDS.get(query.device.type, AUTO_OTHERWISE) if name == AUTO else name]
+    while backend.fallback is not None and not backend.available(query, dropout):
+        if name != AUTO:
+            warnings.warn(f"lsg_backend={name!r} cannot run here ({query.device.type}, dropout={dropout}, "
+                          f"gradient={query.requires_grad and torch.is_grad_enabled()}); using "
+                          f"{backend.fallback!r}", stacklevel=4)
+        backend = BACKENDS[backend.fallback]
+    return backend

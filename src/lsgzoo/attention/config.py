@@ -9,7 +9,7 @@ auto-corrections (global-token clamping) are kept, with a warning.
 import warnings
 from dataclasses import dataclass
 
-from lsgzoo.attention.backends import BACKENDS, DEFAULT_BACKEND
+from lsgzoo.attention.backends import BACKEND_CHOICES, DEFAULT_BACKEND
 from lsgzoo.selectors.registry import get_selector_class
 
 MAX_GLOBAL_TOKENS = 512
@@ -30,8 +30,8 @@ class LSGAttentionConfig:
     lsh_num_pre_rounds: pre-hashing rounds of the "lsh" selector.
     attention_dropout: dropout on attention probabilities (training only).
     num_heads: optional, only used for the stride-selector warning.
-    backend: how block attention is computed: "fused" (default), "sdpa" or "eager" (the
-        reference); see `attention.backends`.
+    backend: how LSG attention is computed: "auto" (default: the fastest for the device), "fused",
+        "flex", "sdpa" or "eager" (the reference); see `attention.backends`.
     """
 
     block_size: int = 128
@@ -131,10 +131,10 @@ def validate_attention_settings(cfg) -> None:
 
     for field in ("backend", "lsg_backend"):  # LSGAttentionConfig / LSGBartConfig spelling
         backend = getattr(cfg, field, None)
-        if backend is not None and backend not in BACKENDS:
+        if backend is not None and backend not in BACKEND_CHOICES:
             raise ValueError(
-                f"{field}={backend!r} is unknown; choose one of {sorted(BACKENDS)} "
-                f"({DEFAULT_BACKEND!r} is the fastest on CPU, 'eager' the reference)"
+                f"{field}={backend!r} is unknown; choose one of {list(BACKEND_CHOICES)} "
+                f"({DEFAULT_BACKEND!r} picks the fastest for the device, 'eager' is the reference)"
             )
 
 

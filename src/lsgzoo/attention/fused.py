@@ -38,7 +38,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from lsgzoo.attention.layout import local_windows, sparse_window_index
+from lsgzoo.attention.layout import contiguous_runs, local_windows, sparse_window_index
 
 CHUNK_BYTES = 8 << 20  # target size of one chunk's far keys; keeps temporaries in the allocator's cache
 
@@ -74,17 +74,6 @@ class BlockLayout:
     @property
     def far_size(self) -> int:
         return self.num_global + sum(length for _, length in self.runs)
-
-
-def contiguous_runs(row: list[int]) -> tuple[tuple[int, int], ...]:
-    """[3, 4, 5, 9, 10] → ((3, 3), (9, 2)): maximal runs of consecutive integers as (start, length)."""
-    runs = []
-    for value in row:
-        if runs and value == runs[-1][0] + runs[-1][1]:
-            runs[-1][1] += 1
-        else:
-            runs.append([value, 1])
-    return tuple((start, length) for start, length in runs)
 
 
 def windows(source, start: int, length: int, step: int, first: int, count: int):

@@ -5,6 +5,8 @@ size t×t. Notation: bs block size, sbs sparse block size, c = bs // sf,
 tp padded length, nb = tp / bs blocks, L compressed length.
 """
 
+import functools
+
 import torch
 import torch.nn.functional as F
 
@@ -32,11 +34,12 @@ def local_windows(x: torch.Tensor, block_size: int, fill: float = 0.0) -> torch.
     return padded.unfold(-2, 3 * block_size, block_size).transpose(-1, -2)
 
 
-def sparse_window_index(compressed_length: int, num_blocks: int, c: int, sparse_block_size: int):
-    """The original's sparse window rule (spec §3.1), as indices.
+@functools.lru_cache(maxsize=64)
+def sparse_window_index(compressed_length: int, num_blocks: int, c: int, sparse_block_size: int, device: str = "cpu"):
+    """The original's sparse window rule (spec §3.1), as indices (cached: do not modify them).
 
     Returns (pad, index): pad the compressed sequence with `pad` entries on both ends,
-    then block w takes padded entries `index[w]` (long (nb, S), S ≤ 2·sbs).
+    then block w takes padded entries `index[w]` (long (nb, S), S ≤ 2·sbs, on `device`).
     """
     o = c % 2
     window = 6 * sparse_block_size
@@ -52,11 +55,22 @@ def sparse_window_index(compressed_length: int, num_blocks: int, c: int, sparse_
             f"{compressed_length}, c={c}, sparse_block_size={sparse_block_size}"
         )
     starts = torch.arange(num_blocks).unsqueeze(1) * c
-    return pad, starts + torch.tensor(offsets, dtype=torch.long).view(1, -1)
+    return pad, (starts + torch.tensor(offsets, dtype=torch.long).view(1, -1)).to(device)
 
 
 def sparse_windows(x: torch.Tensor, c: int, sparse_block_size: int, num_blocks: int, fill: float = 0.0):
     """(..., L, d) → (..., nb, S, d): the compressed entries each query block sees."""
-    pad, index = sparse_window_index(x.shape[-2], num_blocks, c, sparse_block_size)
+    pad, index = sparse_window_index(x.shape[-2], num_blocks, c, sparse_block_size, str(x.device))
     padded = F.pad(x, (0, 0, pad, pad), value=fill)
-    return padded[..., index.to(x.device), :]
+    return padded[..., index, :]
+
+
+def contiguous_runs(row: list[int]) -> tuple[tuple[int, int], ...]:
+    """[3, 4, 5, 9, 10] → ((3, 3), (9, 2)): maximal runs of consecutive integers as (start, length)."""
+    runs = []
+    for value in row:
+        if runs and value == runs[-1][0] + runs[-1][1]:
+            runs[-1][1] += 1
+        else:
+            runs.append([value, 1])
+    return tuple((start, length) for start, length in runs)

@@ -15,9 +15,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from lsgzoo.attention.backends import BACKENDS
+from lsgzoo.attention.backends import resolve_backend
 from lsgzoo.attention.config import LSGAttentionConfig
-from lsgzoo.attention.fused import fused_block_attention_available, fused_lsg_attention
 from lsgzoo.attention.layout import local_windows, padded_length, sparse_windows, uses_full_attention
 from lsgzoo.selectors.registry import build_selector
 
@@ -44,8 +43,6 @@ class LSGAttention(nn.Module):
         super().__init__()
         self.config = config
         self.selector = build_selector(config) if config.sparse_enabled else None
-        self.backend = BACKENDS[config.backend]
-        self.attend = self.backend.product
 
     def forward(self, query, key, value, padding_mask=None):
         """query/key/value (n, h, g + t, dh), first g rows global; padding_mask (n, t), 1 = real.
@@ -76,27 +73,28 @@ class LSGAttention(nn.Module):
         n, h, total, dh = query.shape
         padded = total - g
         full_mask = F.pad(key_mask, (g, 0), value=0.0)  # (n, 1, 1, g + tp)
+        backend = resolve_backend(cfg.backend, query, dropout)
         if uses_full_attention(padded, bs):
-            return self.attend(query, key, value, full_mask, dropout, self.training)
+            return backend.product(query, key, value, full_mask, dropout, self.training)
         if padded % bs:
             raise ValueError(f"padded length {padded} is not a multiple of block_size={bs}")
-        if cfg.backend == "fused" and fused_block_attention_available(query, dropout):
-            return fused_lsg_attention(cfg, query, key, value, key_mask, self.selector)
+        if backend.layer is not None and backend.available(query, dropout):
+            return backend.layer(cfg, query, key, value, key_mask, self.selector)
         sparse = self.sparse_tokens(query, key, value, key_mask)
-        global_out = self.attend(query[:, :, :g], key, value, full_mask, dropout, self.training)  # (n, h, g, dh)
+        global_out = backend.product(query[:, :, :g], key, value, full_mask, dropout, self.training)  # (n, h, g, dh)
         query_blocks = query[:, :, g:].reshape(n, h, padded // bs, bs, dh)  # (n, h, nb, bs, dh)
-        if self.backend.recompute and torch.is_grad_enabled():
+        if backend.recompute and torch.is_grad_enabled():
             block_out = checkpoint(self.block_attention, query_blocks, key, value, key_mask, sparse, dropout,
-                                   use_reentrant=False)
+                                   backend.product, use_reentrant=False)
         else:
-            block_out = self.block_attention(query_blocks, key, value, key_mask, sparse, dropout)
+            block_out = self.block_attention(query_blocks, key, value, key_mask, sparse, dropout, backend.product)
         return torch.cat([global_out, block_out.reshape(n, h, padded, dh)], dim=2)
 
-    def block_attention(self, query_blocks, key, value, key_mask, sparse, dropout: float):
-        """Assemble every block's keys and attend: query_blocks (n, h, nb, bs, dh) → (n, h, nb, bs, dh)."""
+    def block_attention(self, query_blocks, key, value, key_mask, sparse, dropout: float, product):
+        """Assemble every block's keys and attend with `product`: query_blocks (n, h, nb, bs, dh) → same shape."""
         block_keys, block_values, block_mask = self.assemble_from_sparse(key, value, key_mask, sparse)
         # keys/values (n, h, nb, Kb, dh), mask (n, 1|h, nb, 1, Kb)
-        return self.attend(query_blocks, block_keys, block_values, block_mask, dropout, self.training)
+        return product(query_blocks, block_keys, block_values, block_mask, dropout, self.training)
 
     def sparse_tokens(self, query, key, value, key_mask):
         """The selector's compressed tokens for the local part, or None without sparse keys."""

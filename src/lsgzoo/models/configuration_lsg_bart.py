@@ -54,8 +54,8 @@ class LSGBartConfig(BartConfig):
     adaptive: right-pad encoder inputs longer than 2·block_size to a multiple of block_size.
     base_model_prefix: always "lsg" in files (marks the checkpoint as LSG; model classes use prefix "model").
     block_size: local block length; each query block sees 3·block_size local keys.
-    lsg_backend: how the encoder computes block attention: "fused" (default, fastest on CPU), "sdpa" or
-        "eager" (the readable reference); same outputs within 1e-5 in fp32.
+    lsg_backend: how the encoder computes LSG attention: "auto" (default: the fastest for the device), "fused",
+        "flex", "sdpa" or "eager" (the readable reference); same outputs within 1e-5 in fp32.
         Not an original LSG key (files without it get the default).
     lsh_num_pre_rounds: pre-hashing rounds of the "lsh" selector.
     mask_first_token: hide real token 0 as a key (encoder) and from cross-attention.

@@ -32,7 +32,7 @@ class AttentionSchema:
     mask_first_token: bool = False
     pass_global_tokens_to_decoder: bool = True
     pool_with_global: bool = True
-    lsg_backend: str = "fused"
+    lsg_backend: str = "auto"
 
 
 def register_schemas() -> None:
@@ -66,12 +66,12 @@ def validate_config(cfg) -> None:
     """Value checks that must pass before any data is loaded or model built."""
     from lsgzoo.attention.config import LSGAttentionConfig
 
-    from lsgzoo.attention.backends import BACKENDS
+    from lsgzoo.attention.backends import BACKEND_CHOICES
 
     settings = attention_settings(cfg)
     sparsity = settings["sparsity_type"]
-    _check(settings["lsg_backend"] in BACKENDS, "attention.lsg_backend",
-           f"{settings['lsg_backend']!r} is unknown; choose one of {', '.join(sorted(BACKENDS))}")
+    _check(settings["lsg_backend"] in BACKEND_CHOICES, "attention.lsg_backend",
+           f"{settings['lsg_backend']!r} is unknown; choose one of {', '.join(BACKEND_CHOICES)}")
     try:
         LSGAttentionConfig(**{k: v for k, v in settings.items()
                               if k not in ("pass_global_tokens_to_decoder", "pool_with_global", "lsg_backend")},
