@@ -225,3 +225,29 @@ def test_plot_lines_split_by_other_settings_not_by_tied_ones(tmp_path):
     norm8 = next(g for g in report.grouped.groups if g.configuration == {"sparsity_type": "norm", "block_size": 8,
                                                                           "sparse_block_size": 8})
     assert norm8.metric.n == 2 and norm8.metric.mean == pytest.approx(0.6)
+
+
+def test_a_killed_run_joins_its_group_through_its_hydra_config(tmp_path):
+    for seed, score in enumerate([0.5, 0.7]):
+        write_summary_run(tmp_path / "runs" / str(seed), "synthetic", "norm", seed, score)
+    killed = tmp_path / "runs" / "2" / ".hydra"
+    killed.mkdir(parents=True)
+    (killed / "overrides.yaml").write_text("- attention.sparsity_type=norm\n- attention.block_size=8\n- seed=2\n")
+    (killed / "config.yaml").write_text("seed: 2\ndata:\n  name: synthetic\nattention:\n  sparsity_type: norm\n"
+                                        "  block_size: 8\n  sparse_block_size: 8\n  sparsity_factor: 4\n"
+                                        "  num_global_tokens: 1\n")
+    report = make_report(tmp_path / "runs", tmp_path / "report")
+    (group,) = report.grouped.groups  # same task (data.name) and settings: one group of three runs
+    assert (group.task, group.metric.n, group.n_failed) == ("synthetic", 2, 1)
+    assert group.metric.mean == pytest.approx(0.6)
+    # two values 0.5, 0.7: std √0.02 = 0.141421, t(0.975, 1) = 12.706205 → 12.706205·0.141421/√2 = 1.270620
+    assert group.metric.halfwidth == pytest.approx(1.270620, abs=1e-5)
+
+
+def test_no_scored_run_gives_a_group_table_without_numbers(tmp_path):
+    for seed in range(2):
+        write_summary_run(tmp_path / "runs" / str(seed), "synthetic", "norm", seed, None, status="failed")
+    report = make_report(tmp_path / "runs", tmp_path / "report", metric=MONITOR, mode="max")
+    assert report.best is None
+    assert "| all runs | 0 | 2 | no scored run |" in report.groups_markdown and "nan" not in report.groups_markdown
+    assert report.printed().count("RuntimeError: out of memory") == 2

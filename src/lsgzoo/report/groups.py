@@ -43,9 +43,10 @@ def delta_text(group: RunGroup) -> str:
 def method_lines(grouped: GroupedRuns) -> list[str]:
     """Bullet lines that say what the numbers are: grouping, CI, n=1, failed runs and the test."""
     better = {"max": " (higher is better)", "min": " (lower is better)"}.get(grouped.mode, "")
+    metric = f"`{grouped.metric}`{better}" if grouped.metric else "The metric (unknown: no run has a score)"
     tasks = ", ".join(f"`{task}`" for task in grouped.tasks)
     lines = [f"- Runs that differ only in `seed` form a group; task{'s' if grouped.multitask else ''}: {tasks}.",
-             f"- `{grouped.metric}`{better}: mean ± half-width of the {CONFIDENCE:.0%} confidence interval "
+             f"- {metric}: mean ± half-width of the {CONFIDENCE:.0%} confidence interval "
              "(Student's t, n − 1 degrees of freedom) over the group's scored runs; std is the sample standard "
              "deviation. A group with one scored run has no CI (\"n=1, no CI\").",
              "- `failed` counts the runs without a score (failed or killed), left out of the statistics."]
