@@ -220,11 +220,12 @@ def test_plot_lines_split_by_other_settings_not_by_tied_ones(tmp_path):
         write_summary_run(tmp_path / "runs" / str(job), "synthetic", kind, seed, score, block_size=block_size)
     records = collect_runs(tmp_path / "runs")
     assert line_keys(records, "block_size") == []  # sparse_block_size follows block_size: no extra lines
-    report = make_report(tmp_path / "runs", tmp_path / "report")
+    report = make_report(tmp_path / "runs", tmp_path / "report", baseline="sparsity_type=none")
     assert (tmp_path / "report" / "metric_vs_block_size.png").read_bytes().startswith(b"\x89PNG")
-    norm8 = next(g for g in report.grouped.groups if g.configuration == {"sparsity_type": "norm", "block_size": 8,
-                                                                          "sparse_block_size": 8})
-    assert norm8.metric.n == 2 and norm8.metric.mean == pytest.approx(0.6)
+    groups = {(g.configuration["sparsity_type"], g.configuration["block_size"]): g for g in report.grouped.groups}
+    assert groups["norm", 8].metric.n == 2 and groups["norm", 8].metric.mean == pytest.approx(0.6)
+    assert groups["norm", 8].comparison.note == "n=1, no test"  # against none at block 8 (one run)
+    assert groups["norm", 16].comparison.note == "no baseline at these settings"  # no `none` run at block 16
 
 
 def test_a_killed_run_joins_its_group_through_its_hydra_config(tmp_path):

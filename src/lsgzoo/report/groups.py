@@ -77,15 +77,18 @@ def groups_markdown(grouped: GroupedRuns) -> str:
                *(header for header, _ in COST_FIELDS)]
     lines = [*method_lines(grouped), "", "| " + " | ".join(columns) + " |",
              "|" + "|".join("---" for _ in columns) + "|"]
-    for group in grouped.groups:
-        cells = [*([group.task] if grouped.multitask else []), *_configuration_cells(grouped, group),
-                 str(group.metric.n), str(group.n_failed), summary_text(group.metric),
-                 format_value(group.metric.std), *([delta_text(group), p_value_text(group)] if grouped.baseline
-                                                   else []),
-                 *(summary_text(group.costs[header], say_no_ci=False) if group.costs[header].n else ""
-                   for header, _ in COST_FIELDS)]
-        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["| " + " | ".join(_group_cells(grouped, group)) + " |" for group in grouped.groups]
     return "\n".join(lines) + "\n"
+
+
+def _group_cells(grouped: GroupedRuns, group: RunGroup) -> list[str]:
+    """One groups.md row: [task], configuration, n, failed, mean ± CI, std, [Δ, p], cost means ± CI."""
+    task = [group.task] if grouped.multitask else []
+    comparison = [delta_text(group), p_value_text(group)] if grouped.baseline else []
+    costs = [summary_text(group.costs[header], say_no_ci=False) if group.costs[header].n else ""
+             for header, _ in COST_FIELDS]
+    return [*task, *_configuration_cells(grouped, group), str(group.metric.n), str(group.n_failed),
+            summary_text(group.metric), format_value(group.metric.std), *comparison, *costs]
 
 
 def write_groups_csv(grouped: GroupedRuns, path) -> Path:

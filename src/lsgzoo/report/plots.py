@@ -13,7 +13,7 @@ from pathlib import Path
 
 from lsgzoo.report.collect import RunRecord
 from lsgzoo.report.groups import NO_RUN, SIGNIFICANT_MARK, matrix_rows, summary_text
-from lsgzoo.report.stats import CONFIDENCE, GroupedRuns, configuration_keys, summarize, task_name
+from lsgzoo.report.stats import CONFIDENCE, GroupedRuns, RunGroup, configuration_keys, summarize, task_name
 
 COST_AXES = (("train_tokens_per_s", "training throughput (tokens/s)"), ("train_time_s", "training time (s)"),
              ("peak_memory_mb", "peak memory (MB)"))
@@ -170,7 +170,7 @@ def plot_matrix(grouped: GroupedRuns, path) -> Path | None:
     return _save(fig, plt, path)
 
 
-def heatmap_text(group) -> str:
+def heatmap_text(group: RunGroup | None) -> str:
     """A heatmap cell: "mean ± half-width [*]" over "n=3[, 1 failed]" ("n=1, no CI" for a single run)."""
     if group is None:
         return NO_RUN
@@ -182,7 +182,7 @@ def heatmap_text(group) -> str:
     return f"{first}\n{', '.join(second)}"
 
 
-def _shade(group, column: list, mode: str | None) -> float:
+def _shade(group: RunGroup | None, column: list, mode: str | None) -> float:
     """0..1 position of the group's mean between its task's worst and best means (nan for an empty cell)."""
     means = [g.metric.mean for g in column if g is not None and g.metric.mean is not None]
     if group is None or group.metric.mean is None:

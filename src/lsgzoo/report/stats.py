@@ -228,7 +228,7 @@ def apply_baseline(grouped: GroupedRuns, text: str) -> None:
     if key not in grouped.keys:
         raise ValueError(f"--baseline {text}: {key!r} is not a setting that varies between these runs; "
                          f"choose one of: {_listing(grouped.keys)}")
-    values = list(dict.fromkeys(group.configuration[key] for group in grouped.groups))
+    values = list({repr(group.configuration[key]): group.configuration[key] for group in grouped.groups}.values())
     matching = [value for value in values if _matches(value, wanted)]
     if not matching:
         raise ValueError(f"--baseline {text}: no group has {key}={wanted}; {key} takes the values: "
@@ -239,9 +239,12 @@ def apply_baseline(grouped: GroupedRuns, text: str) -> None:
         if _matches(group.configuration[key], wanted):
             group.comparison = Comparison(note=BASELINE)
             continue
-        reference = by_settings.get((group.task, *map(repr, {**group.configuration, key: matching[0]}.values())))
-        group.comparison = Comparison(note=NO_BASELINE) if reference is None else compare(group, reference,
-                                                                                            grouped.metric)
+        baseline_settings = {**group.configuration, key: matching[0]}
+        reference = by_settings.get((group.task, *map(repr, baseline_settings.values())))
+        if reference is None:
+            group.comparison = Comparison(note=NO_BASELINE)
+        else:
+            group.comparison = compare(group, reference, grouped.metric)
 
 
 def compare(group: RunGroup, reference: RunGroup, metric: str) -> Comparison:
