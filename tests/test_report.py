@@ -86,10 +86,14 @@ def test_report_ranks_marks_failures_and_writes_files(sweep, tmp_path):
     assert report.best.name == "3"
     markdown = (tmp_path / "report" / "sweep.md").read_text()
     assert markdown.count("**FAILED**") == 2 and "- `5`: RuntimeError: boom" in markdown
-    assert "| 1 | 3 | completed | pooling | 64 | 64 | 2 | 1 | 0.95 |" in markdown  # constant keys left out
+    # only what varies (seed: the killed run's config says 3), the metric and the cost; constants stated once
+    assert "| 1 | 3 | completed | pooling | 64 | 64 | 2 | 0 | 0.95 | 32000 | 120 | 164 |" in markdown
+    assert "Same in every run: num_global_tokens=1, params=123456, steps=50." in markdown
+    assert "| num_global_tokens |" not in markdown and "| train/loss |" not in markdown
     with open(tmp_path / "report" / "sweep.csv") as handle:
         table = list(csv.DictReader(handle))
     assert len(table) == 7 and table[0][MONITOR] == "0.95" and table[-1]["error"].startswith("no summary.json")
+    assert table[0]["num_global_tokens"] == "1" and table[0]["train/loss"] == "0.5"  # the CSV keeps every column
     for name in ("metric_vs_block_size.png", "metric_vs_sparsity_factor.png", "quality_vs_cost.png"):
         assert (tmp_path / "report" / name).read_bytes().startswith(b"\x89PNG")
     saved = json.loads((tmp_path / "report" / "report.json").read_text())

@@ -16,6 +16,7 @@ examples:
   lsgzoo export out/lsg-bart-base-4096 hub/lsg-bart-base-4096
   lsgzoo export outputs/2026-01-01/12-00-00 hub/my-run        # a training run dir
   lsgzoo report multirun/2026-01-01/12-00-00 --export-best hub/best
+  lsgzoo report multirun/2026-01-01/12-00-00 --baseline sparsity_type=none   # seed groups vs a baseline
 """
 
 
@@ -76,16 +77,22 @@ def build_parser() -> argparse.ArgumentParser:
     export.set_defaults(run=run_export)
 
     report = commands.add_parser(
-        "report", help="gather a sweep into a ranked table, plots and its best run",
+        "report", help="gather a sweep into seed groups with statistics, a ranked table, plots and its best run",
         description="Collect the runs of a Hydra multirun (each run dir's summary.json; runs without one count "
                     "as failed), write a table ranked by the metric (sweep.md, sweep.csv, failed runs last), "
-                    "PNG plots (metric vs block_size and vs sparsity_factor per selector, metric vs "
-                    "throughput/time/memory per run) and report.json, and print the best run.")
+                    "the runs that differ only in seed grouped with n, mean, std and 95% CI (groups.md, "
+                    "groups.csv; with several tasks also a task x configuration matrix: matrix.md, matrix.csv, "
+                    "matrix.png), PNG plots (metric vs block_size and vs sparsity_factor per selector with CI "
+                    "error bars, metric vs throughput/time/memory per run) and report.json; print the groups "
+                    "and the best run.")
     report.add_argument("multirun_dir", type=Path, metavar="MULTIRUN_DIR",
                         help="a multirun folder (multirun/<date>/<time>), any folder above run dirs, or one run dir")
     report.add_argument("--metric", help="metric to rank by, e.g. val/loss (default: the runs' monitored metric)")
     report.add_argument("--mode", choices=("max", "min"),
                         help="whether higher or lower is better (default: the runs' monitor_mode)")
+    report.add_argument("--baseline", metavar="KEY=VALUE",
+                        help="compare every group with this one (e.g. sparsity_type=none) in its task at the same "
+                             "other settings, by Welch's t-test; p < 0.05 is marked")
     report.add_argument("--out", type=Path, help="report folder (default: MULTIRUN_DIR/report)")
     report.add_argument("--export-best", type=Path, metavar="OUT",
                         help="also export the best run's checkpoint to a Hub folder, sweep table in its card")
@@ -126,8 +133,8 @@ def run_report(args) -> int:
 
     if args.export_best is not None and args.export_best.exists() and not args.overwrite:
         raise FileExistsError(f"--export-best {args.export_best} exists; choose a new folder or pass --overwrite")
-    report = make_report(args.multirun_dir, args.out, metric=args.metric, mode=args.mode)
-    print(report.markdown)
+    report = make_report(args.multirun_dir, args.out, metric=args.metric, mode=args.mode, baseline=args.baseline)
+    print(report.printed())
     print(f"wrote {', '.join(path.name for path in report.files.values())} to {report.out}")
     print(report.best_line())
     if args.export_best is not None:

@@ -22,6 +22,7 @@ DEFAULT_CHECKPOINT = f"{CHECKPOINT_DIR}/best.ckpt"
 COMPLETED = "completed"
 FAILED = "failed"
 NOT_FINISHED = "no summary.json: the run was killed or is still running"
+TASK_KEY = "data"
 
 
 @dataclass
@@ -34,6 +35,7 @@ class RunRecord:
     attention: attention keys of the run (summary's `attention`, else the Hydra config's).
     params: every override of the run as {key: parsed value} ("attention.block_size": 32).
     metrics: final metric values {name: float}; `best_score` is the monitored metric's best.
+    data: name of the run's data config (summary's `data`, else the Hydra config's `data.name`): its task.
     """
 
     run_dir: Path
@@ -48,6 +50,7 @@ class RunRecord:
     monitor_mode: str | None = None
     best_score: float | None = None
     seed: int | None = None
+    data: str | None = None
     num_parameters: int | None = None
     train_tokens_per_s: float | None = None
     peak_memory_mb: float | None = None
@@ -73,7 +76,10 @@ class RunRecord:
         return value if math.isfinite(value) else None
 
     def setting(self, key: str):
-        """Value of a setting: an attention key ("block_size") or a dotted override key ("trainer.max_steps")."""
+        """Value of a setting: an attention key ("block_size"), a dotted override key ("trainer.max_steps"),
+        "seed", or "data" (the data config name; the `data=` override when no name was recorded)."""
+        if key == TASK_KEY:
+            return self.data if self.data is not None else self.params.get(TASK_KEY)
         if key in self.attention:
             return self.attention[key]
         if key in self.params:
@@ -140,6 +146,7 @@ def read_run(run_dir: Path, names_root: Path) -> RunRecord:
         hydra_config = read_hydra_config(run_dir)
         record.attention = dict(hydra_config.get("attention") or {})
         record.seed = record.seed if record.seed is not None else hydra_config.get("seed")
+        record.data = record.data if record.data is not None else hydra_config.get("data.name")
     return record
 
 
@@ -167,7 +174,7 @@ def apply_summary(record: RunRecord, summary: dict) -> None:
         record.overrides = list(summary["overrides"])
         record.params = parse_overrides(record.overrides)
     record.metrics = {key: value for key, value in (summary.get("metrics") or {}).items() if _is_number(value)}
-    for key in ("monitor", "monitor_mode", "best_score", "seed", "num_parameters", "train_tokens_per_s",
+    for key in ("monitor", "monitor_mode", "best_score", "seed", "data", "num_parameters", "train_tokens_per_s",
                 "peak_memory_mb", "train_time_s", "global_step", "best_checkpoint"):
         if summary.get(key) is not None:
             setattr(record, key, summary[key])
@@ -192,7 +199,7 @@ def read_overrides(run_dir: Path) -> list[str]:
 
 
 def read_hydra_config(run_dir: Path) -> dict:
-    """`attention` and `seed` of the run's composed config (`.hydra/config.yaml`), interpolations resolved.
+    """`attention`, `seed` and `data.name` of the run's composed config (`.hydra/config.yaml`), interpolations resolved.
 
     Returns {} when the file is absent or unreadable; a value whose interpolation
     cannot be resolved outside the run (e.g. `${hydra:...}`) is left out.
@@ -208,7 +215,7 @@ def read_hydra_config(run_dir: Path) -> dict:
     if not OmegaConf.is_dict(config):
         return {}
     found = {}
-    for key in ("attention", "seed"):
+    for key in ("attention", "seed", "data.name"):
         try:
             node = OmegaConf.select(config, key, throw_on_missing=False)
             found[key] = OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node

@@ -1,15 +1,19 @@
-"""PNG plots of a sweep: quality against one attention knob per selector, and quality against cost per run.
+"""PNG plots of a sweep: quality against one attention knob (mean ± CI over seeds), quality against cost per
+run, and the task × configuration heatmap.
 
 Only completed runs with a score on the metric are drawn. Each function returns
 the path it wrote, or None when the runs hold nothing to draw (e.g. no run
 reports peak memory), so a report never contains an empty chart.
 """
 
+import math
 from collections import defaultdict
+from itertools import cycle
 from pathlib import Path
-from statistics import mean
 
 from lsgzoo.report.collect import RunRecord
+from lsgzoo.report.groups import NO_RUN, SIGNIFICANT_MARK, matrix_rows, summary_text
+from lsgzoo.report.stats import CONFIDENCE, GroupedRuns, RunGroup, configuration_keys, summarize, task_name
 
 COST_AXES = (("train_tokens_per_s", "training throughput (tokens/s)"), ("train_time_s", "training time (s)"),
              ("peak_memory_mb", "peak memory (MB)"))
@@ -42,36 +46,65 @@ def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def plot_metric_vs(records: list[RunRecord], key: str, metric: str, path) -> Path | None:
-    """Metric against the attention setting `key` (e.g. block_size), one line per selector.
+def line_keys(records: list[RunRecord], key: str) -> list[str]:
+    """Settings that split the lines of a plot against `key`, beside the selector: every configuration key
+    except `key` itself and the settings fixed by it (sparse_block_size tied to block_size)."""
+    return [other for other in configuration_keys(records)
+            if other not in (key, "sparsity_type") and not _fixed_by(records, key, other)]
 
-    Several runs at the same (selector, value) — other settings or seeds — are drawn
-    as faint points and joined through their mean.
+
+def _fixed_by(records: list[RunRecord], key: str, other: str) -> bool:
+    """True when runs with the same `key` value always have the same `other` value."""
+    seen = {}
+    for record in records:
+        if seen.setdefault(repr(record.setting(key)), repr(record.setting(other))) != repr(record.setting(other)):
+            return False
+    return True
+
+
+def line_name(record: RunRecord, keys: list[str], multitask: bool) -> str:
+    """Legend text of a run's line: "[task: ]selector[, key=value ...]"."""
+    parts = [selector_name(record), *(f"{key}={record.setting(key)}" for key in keys)]
+    return (f"{task_name(record)}: " if multitask else "") + ", ".join(parts)
+
+
+def plot_metric_vs(records: list[RunRecord], key: str, metric: str, path) -> Path | None:
+    """Metric against the attention setting `key` (e.g. block_size): mean ± 95 % CI over seeds.
+
+    One line per selector (and per value of any other setting that varies, per task when several); the runs
+    of a point are drawn faintly, and a point with one run has no error bar.
     """
-    points = defaultdict(lambda: defaultdict(list))  # selector → x → [scores]
+    keys = line_keys(records, key)
+    multitask = len({task_name(r) for r in records}) > 1
+    points = defaultdict(lambda: defaultdict(list))  # line name → x → [scores]
+    selectors = {}
     for record in records:
         x, score = record.setting(key), record.value(metric)
         if _is_number(x) and score is not None:
-            points[selector_name(record)][x].append(score)
+            name = line_name(record, keys, multitask)
+            points[name][x].append(score)
+            selectors[name] = selector_name(record)
     if not points:
         return None
     plt = _pyplot()
     colors = selector_colors(records)
+    styles = defaultdict(lambda: cycle(["-", "--", ":", "-."]))
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    averaged = False
     for name in sorted(points):
         xs = sorted(points[name])
-        ax.plot(xs, [mean(points[name][x]) for x in xs], marker="o", color=colors[name], label=name)
+        summaries = [summarize(points[name][x]) for x in xs]
+        color = colors[selectors[name]]
+        ax.errorbar(xs, [s.mean for s in summaries], yerr=[s.halfwidth or 0.0 for s in summaries], marker="o",
+                    capsize=4, color=color, linestyle=next(styles[selectors[name]]), label=name)
         for x in xs:
             if len(points[name][x]) > 1:
-                averaged = True
-                ax.scatter([x] * len(points[name][x]), points[name][x], color=colors[name], alpha=0.3, s=14)
-    ax.set_xticks(sorted({x for per_selector in points.values() for x in per_selector}))
+                ax.scatter([x] * len(points[name][x]), points[name][x], color=color, alpha=0.3, s=14)
+    ax.set_xticks(sorted({x for per_line in points.values() for x in per_line}))
     ax.set_xlabel(key)
-    ax.set_ylabel(metric + (" (line: mean of the runs)" if averaged else ""))
-    ax.set_title(f"{metric} vs {key}")
+    ax.set_ylabel(f"{metric} (mean ± {CONFIDENCE:.0%} CI over seeds)")
+    ax.set_title(f"{metric} vs {key} (no bar: one run)")
     ax.grid(alpha=0.3)
-    ax.legend(title="sparsity_type", fontsize=8)
+    ax.legend(title="sparsity_type" + (", " + ", ".join(keys) if keys else ""), fontsize=8)
     return _save(fig, plt, path)
 
 
@@ -108,3 +141,54 @@ def _save(fig, plt, path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def plot_matrix(grouped: GroupedRuns, path) -> Path | None:
+    """Heatmap of the task × configuration matrix, each cell annotated "mean ± CI half-width", n, and the
+    significance mark. Colour ranks the cells within each task (brighter = better), as tasks' scales differ.
+    """
+    rows = matrix_rows(grouped)
+    if not rows or grouped.metric is None:
+        return None
+    plt = _pyplot()
+    labels = [", ".join(f"{k}={v}" for k, v in zip(grouped.keys, values)) or "all runs" for values, _ in rows]
+    shades = [[_shade(cells.get(task), [c.get(task) for _, c in rows], grouped.mode) for task in grouped.tasks]
+              for _, cells in rows]
+    fig, ax = plt.subplots(figsize=(2.0 + 2.4 * len(grouped.tasks) + 0.06 * max(map(len, labels)),
+                                    1.6 + 0.55 * len(rows)))
+    ax.imshow(shades, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
+    for i, (_, cells) in enumerate(rows):
+        for j, task in enumerate(grouped.tasks):
+            shade = shades[i][j]
+            ax.text(j, i, heatmap_text(cells.get(task)), ha="center", va="center", fontsize=8,
+                    color="white" if not math.isnan(shade) and shade <= 0.6 else "black")
+    ax.set_xticks(range(len(grouped.tasks)), grouped.tasks)
+    ax.set_yticks(range(len(rows)), labels, fontsize=8)
+    mark = "; * p < 0.05 vs baseline (Welch)" if grouped.baseline else ""
+    ax.set_title(f"{grouped.metric}: mean ± {CONFIDENCE:.0%} CI over seeds{mark}\n"
+                 "colour: rank within each task, brighter = better", fontsize=9)
+    return _save(fig, plt, path)
+
+
+def heatmap_text(group: RunGroup | None) -> str:
+    """A heatmap cell: "mean ± half-width [*]" over "n=3[, 1 failed]" ("n=1, no CI" for a single run)."""
+    if group is None:
+        return NO_RUN
+    first = NO_RUN if group.metric.n == 0 else summary_text(group.metric, say_no_ci=False)
+    if group.comparison is not None and group.comparison.significant:
+        first += f" {SIGNIFICANT_MARK}"
+    second = [f"n={group.metric.n}" + (", no CI" if group.metric.n == 1 else "")]
+    second += [f"{group.n_failed} failed"] if group.n_failed else []
+    return f"{first}\n{', '.join(second)}"
+
+
+def _shade(group: RunGroup | None, column: list, mode: str | None) -> float:
+    """0..1 position of the group's mean between its task's worst and best means (nan for an empty cell)."""
+    means = [g.metric.mean for g in column if g is not None and g.metric.mean is not None]
+    if group is None or group.metric.mean is None:
+        return math.nan
+    low, high = min(means), max(means)
+    if high == low:
+        return 0.5
+    position = (group.metric.mean - low) / (high - low)
+    return 1.0 - position if mode == "min" else position

@@ -1,11 +1,14 @@
 """`lsgzoo report`: a sweep folder → table (markdown + CSV), PNG plots, the best run, and its export.
 
 Files written to the report folder (default MULTIRUN_DIR/report):
-  sweep.md, sweep.csv          the ranked table (failed runs marked and last)
-  metric_vs_block_size.png     metric vs block_size, one line per selector
-  metric_vs_sparsity_factor.png  metric vs sparsity_factor, one line per selector
+  sweep.md, sweep.csv          the ranked per-run table (failed runs marked and last)
+  groups.md, groups.csv        runs that differ only in seed, grouped: n, mean ± 95 % CI, std, failed runs,
+                               Welch's test against --baseline, cost means (lsgzoo.report.stats)
+  matrix.md, matrix.csv, matrix.png  with several tasks: configuration × task, mean ± CI per cell
+  metric_vs_block_size.png     metric vs block_size, mean ± CI over seeds, one line per selector
+  metric_vs_sparsity_factor.png  metric vs sparsity_factor, mean ± CI over seeds, one line per selector
   quality_vs_cost.png          metric vs throughput / training time / peak memory, one point per run
-  report.json                  metric, mode, best run and the list of files
+  report.json                  metric, mode, best run, the groups and the list of files
 A plot is skipped when no run has data for it.
 """
 
@@ -14,16 +17,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lsgzoo.report.collect import DEFAULT_CHECKPOINT, RunRecord, collect_runs
-from lsgzoo.report.plots import plot_metric_vs, plot_quality_vs_cost
+from lsgzoo.report.groups import groups_markdown, matrix_markdown, write_groups_csv, write_matrix_csv
+from lsgzoo.report.plots import plot_matrix, plot_metric_vs, plot_quality_vs_cost
 from lsgzoo.report.ranking import best_run, resolve_metric
-from lsgzoo.report.table import SweepTable, sweep_table, to_markdown, write_csv
+from lsgzoo.report.stats import GroupedRuns, RunGroup, apply_baseline, group_runs
+from lsgzoo.report.table import SweepTable, failures_markdown, sweep_table, to_markdown, write_csv
 
 SWEPT_AXES = ("block_size", "sparsity_factor")
 
 
 @dataclass
 class Report:
-    """What one `make_report` call found and wrote; `files` maps a short name to the path written."""
+    """What one `make_report` call found and wrote; `files` maps a short name to the path written.
+
+    markdown: the per-run table (sweep.md); groups_markdown: the seed groups (groups.md);
+    matrix_markdown: the task × configuration matrix (matrix.md), None with a single task.
+    """
 
     root: Path
     out: Path
@@ -31,6 +40,9 @@ class Report:
     table: SweepTable
     markdown: str
     best: RunRecord | None
+    grouped: GroupedRuns | None = None
+    groups_markdown: str = ""
+    matrix_markdown: str | None = None
     files: dict = field(default_factory=dict)
 
     @property
@@ -41,6 +53,11 @@ class Report:
     def mode(self) -> str | None:
         return self.table.mode
 
+    def printed(self) -> str:
+        """What `lsgzoo report` prints: the seed groups, the matrix when there is one, the failed runs."""
+        parts = [self.groups_markdown, self.matrix_markdown, failures_markdown(self.table)]
+        return "\n".join(part for part in parts if part)
+
     def best_line(self) -> str:
         """One sentence naming the best run, its score and its attention settings."""
         if self.best is None:
@@ -50,32 +67,55 @@ class Report:
                 f"{self.best.value(self.metric):.4g} ({settings}) at {self.best.run_dir}")
 
 
-def make_report(root, out=None, metric: str | None = None, mode: str | None = None) -> Report:
-    """Collect the runs below `root`, rank them and write the table, plots and report.json to `out`."""
+def make_report(root, out=None, metric: str | None = None, mode: str | None = None,
+                baseline: str | None = None) -> Report:
+    """Collect the runs below `root`, rank and group them, and write tables, plots and report.json to `out`.
+
+    baseline: "KEY=VALUE" naming the group every other group is compared with (Welch's t-test, within a task);
+    a ValueError naming --baseline, before anything is written, when no group matches.
+    """
     root = Path(root)
     records = collect_runs(root)
     metric, mode = resolve_metric(records, metric, mode)
     table = sweep_table(records, metric, mode)
+    grouped = group_runs(records, metric, mode)
+    if baseline is not None:
+        apply_baseline(grouped, baseline)
     out = Path(out) if out is not None else root / "report"
     out.mkdir(parents=True, exist_ok=True)
     markdown = to_markdown(table)
     (out / "sweep.md").write_text(markdown)
     files = {"markdown": out / "sweep.md", "csv": write_csv(table, out / "sweep.csv")}
+    files.update(write_grouped(grouped, out))
     if metric is not None:
         for key in SWEPT_AXES:
             files[f"vs_{key}"] = plot_metric_vs(records, key, metric, out / f"metric_vs_{key}.png")
         files["cost"] = plot_quality_vs_cost(records, metric, out / "quality_vs_cost.png")
     files = {name: path for name, path in files.items() if path is not None}
     report = Report(root=root, out=out, records=records, table=table, markdown=markdown,
-                    best=best_run(records, metric, mode), files=files)
+                    best=best_run(records, metric, mode), grouped=grouped,
+                    groups_markdown=files["groups"].read_text(),
+                    matrix_markdown=files["matrix"].read_text() if "matrix" in files else None, files=files)
     (out / "report.json").write_text(json.dumps(report_summary(report), indent=2, default=str))
     files["json"] = out / "report.json"
     return report
 
 
+def write_grouped(grouped: GroupedRuns, out: Path) -> dict:
+    """groups.md and groups.csv; with several tasks also matrix.md, matrix.csv and matrix.png (when drawable)."""
+    (out / "groups.md").write_text(groups_markdown(grouped))
+    files = {"groups": out / "groups.md", "groups_csv": write_groups_csv(grouped, out / "groups.csv")}
+    if grouped.multitask:
+        (out / "matrix.md").write_text(matrix_markdown(grouped))
+        files.update(matrix=out / "matrix.md", matrix_csv=write_matrix_csv(grouped, out / "matrix.csv"),
+                     matrix_png=plot_matrix(grouped, out / "matrix.png"))
+    return files
+
+
 def report_summary(report: Report) -> dict:
-    """report.json: the ranking, the best run (or null) and the files written."""
+    """report.json: the ranking, the best run (or null), the seed groups and the files written."""
     best = report.best
+    grouped = report.grouped
     return {
         "root": str(report.root), "metric": report.metric, "mode": report.mode,
         "runs": len(report.records), "failed": [name for name, _ in report.table.failures],
@@ -83,8 +123,21 @@ def report_summary(report: Report) -> dict:
             "run": best.name, "run_dir": str(best.run_dir), "score": best.value(report.metric),
             "attention": best.attention, "overrides": best.overrides, "seed": best.seed,
             "checkpoint": best.best_checkpoint},
+        "baseline": None if grouped is None or grouped.baseline is None else "=".join(map(str, grouped.baseline)),
+        "groups": [] if grouped is None else [group_summary(group) for group in grouped.groups],
         "files": {name: path.name for name, path in report.files.items()},
     }
+
+
+def group_summary(group: RunGroup) -> dict:
+    """One group in report.json: task, configuration, n, failed runs, mean, std, CI and the comparison."""
+    comparison = group.comparison
+    return {"task": group.task, "configuration": group.configuration, "n": group.metric.n,
+            "failed": group.n_failed, "mean": group.metric.mean, "std": group.metric.std,
+            "ci95": group.metric.ci, "runs": [run.name for run in group.runs],
+            "comparison": None if comparison is None else {
+                "delta": comparison.delta, "p_value": comparison.p_value, "welch_df": comparison.df,
+                "significant": comparison.significant, "note": comparison.note}}
 
 
 def export_best(report: Report, out, overwrite: bool = False, exporter=None) -> Path:
@@ -106,6 +159,7 @@ def export_best(report: Report, out, overwrite: bool = False, exporter=None) -> 
     if exporter is None:
         from lsgzoo.hub import export_model as exporter
     sections = {
+        "Seed groups": report.groups_markdown,
         "Sweep": report.markdown,
         "Best run of the sweep": {"run": best.name, "metric": report.metric, "mode": report.mode,
                                   "score": best.value(report.metric), "overrides": best.overrides,

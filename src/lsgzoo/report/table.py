@@ -1,28 +1,33 @@
 """The sweep table: one row per run, best first, failed runs marked and listed last.
 
 `sweep_table` builds the rows once (raw values); `to_markdown` and `write_csv`
-only format them, so the markdown, the CSV and the model card always agree.
+only format them, so the markdown, the CSV and the model card always agree. The
+markdown shows what varies between runs, the metric and the cost; settings the
+same in every run are stated once above it. The CSV keeps every column.
 """
 
 import csv
 from dataclasses import dataclass
 from pathlib import Path
 
-from lsgzoo.report.collect import RunRecord
+from lsgzoo.report.collect import TASK_KEY, RunRecord
 from lsgzoo.report.ranking import rank_runs
 
 CORE_ATTENTION_KEYS = ("sparsity_type", "block_size", "sparse_block_size", "sparsity_factor", "num_global_tokens")
 COST_COLUMNS = (("tokens/s", "train_tokens_per_s"), ("train s", "train_time_s"), ("peak MB", "peak_memory_mb"),
                 ("params", "num_parameters"), ("steps", "global_step"))
 FAILED_MARK = "FAILED"
+SEED_KEY = "seed"
 
 
 @dataclass
 class SweepTable:
-    """columns: header names; rows: one dict per run (header → raw value), best first.
+    """columns: header names shown in markdown; rows: one dict per run (header → raw value), best first.
 
     metric/mode: what the rows are ranked by (None when no run completed);
-    failures: (run name, error) for every failed run, in table order.
+    failures: (run name, error) for every failed run, in table order;
+    csv_columns: every column (all settings, metrics and costs), for the CSV;
+    constants: {header: value} of the settings and costs that are the same in every run.
     """
 
     columns: list[str]
@@ -30,18 +35,28 @@ class SweepTable:
     metric: str | None
     mode: str | None
     failures: list[tuple[str, str]]
+    csv_columns: list[str] | None = None
+    constants: dict | None = None
+
+
+def varies(values) -> bool:
+    """True when `values` hold two or more distinct known (not None) values."""
+    return len({repr(value) for value in values if value is not None}) > 1
 
 
 def setting_columns(records: list[RunRecord]) -> list[str]:
-    """Attention keys always shown, then any other attention or override key with two or more known values."""
-    varying = []
+    """The core attention keys, then any other attention key, override key, seed or data name that varies."""
     attention_keys = sorted({key for r in records for key in r.attention} - set(CORE_ATTENTION_KEYS))
     override_keys = sorted({key for r in records for key in r.params
                             if not key.startswith(("attention.", "hydra."))})
-    for key in [*attention_keys, *override_keys]:
-        if len({repr(r.setting(key)) for r in records if r.setting(key) is not None}) > 1:
-            varying.append(key)
+    candidates = dict.fromkeys([*attention_keys, *override_keys, SEED_KEY, TASK_KEY])
+    varying = [key for key in candidates if varies(r.setting(key) for r in records)]
     return [*CORE_ATTENTION_KEYS, *varying]
+
+
+def varying_setting_columns(records: list[RunRecord]) -> list[str]:
+    """The settings that differ between runs (the core attention keys only when they vary), in column order."""
+    return [key for key in setting_columns(records) if varies(r.setting(key) for r in records)]
 
 
 def sweep_table(records: list[RunRecord], metric: str | None, mode: str | None) -> SweepTable:
@@ -49,8 +64,8 @@ def sweep_table(records: list[RunRecord], metric: str | None, mode: str | None) 
     ranked = rank_runs(records, metric, mode)
     settings = setting_columns(records)
     other_metrics = sorted({name for r in records for name in r.metrics} - {metric})
-    columns = ["rank", "run", "status", *settings, *([metric] if metric else []), *other_metrics,
-               *(header for header, _ in COST_COLUMNS)]
+    csv_columns = ["rank", "run", "status", *settings, *([metric] if metric else []), *other_metrics,
+                   *(header for header, _ in COST_COLUMNS)]
     rows, failures, rank = [], [], 0
     for record in ranked:
         score = record.value(metric) if metric else None
@@ -65,7 +80,18 @@ def sweep_table(records: list[RunRecord], metric: str | None, mode: str | None) 
         rows.append(row)
         if record.failed:
             failures.append((record.name, record.error or "unknown error"))
-    return SweepTable(columns=columns, rows=rows, metric=metric, mode=mode, failures=failures)
+    shown = set(varying_setting_columns(records)) | {header for header, _ in COST_COLUMNS
+                                                      if varies(row[header] for row in rows)}
+    columns = [c for c in csv_columns if c in ("rank", "run", "status", metric) or c in shown]
+    constants = {c: _the_known_value(rows, c) for c in [*settings, *(h for h, _ in COST_COLUMNS)]
+                 if c not in shown and _the_known_value(rows, c) is not None}
+    return SweepTable(columns=columns, rows=rows, metric=metric, mode=mode, failures=failures,
+                      csv_columns=csv_columns, constants=constants)
+
+
+def _the_known_value(rows: list[dict], column: str):
+    """The first known value of `column` in `rows` (None when every row lacks it)."""
+    return next((row[column] for row in rows if row[column] is not None), None)
 
 
 def format_value(value) -> str:
@@ -88,6 +114,9 @@ def to_markdown(table: SweepTable) -> str:
                  f"failed runs last.", ""]
     else:
         lines = ["No run completed, so nothing is ranked.", ""]
+    if table.constants:
+        same = ", ".join(f"{key}={format_value(value)}" for key, value in table.constants.items())
+        lines += [f"Same in every run: {same}. Every setting, metric and cost is in sweep.csv.", ""]
     lines.append("| " + " | ".join(table.columns) + " |")
     lines.append("|" + "|".join("---" for _ in table.columns) + "|")
     for row in table.rows:
@@ -96,19 +125,26 @@ def to_markdown(table: SweepTable) -> str:
             cells[table.columns.index("status")] = f"**{FAILED_MARK}**"
         lines.append("| " + " | ".join(cells) + " |")
     if table.failures:
-        lines += ["", "Failed runs:", ""]
-        lines += [f"- `{name}`: {error}" for name, error in table.failures]
+        lines += ["", failures_markdown(table)]
     return "\n".join(lines) + "\n"
 
 
+def failures_markdown(table: SweepTable) -> str:
+    """The "Failed runs:" list, one `- 'name': error` line per failed run ("" when none failed)."""
+    if not table.failures:
+        return ""
+    return "\n".join(["Failed runs:", "", *(f"- `{name}`: {error}" for name, error in table.failures)])
+
+
 def write_csv(table: SweepTable, path) -> Path:
-    """Raw values (no rounding), one row per run in table order, plus an `error` column."""
+    """Raw values (no rounding) of every column, one row per run in table order, plus an `error` column."""
     path = Path(path)
     errors = dict(table.failures)
+    columns = table.csv_columns or table.columns
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow([*table.columns, "error"])
+        writer.writerow([*columns, "error"])
         for row in table.rows:
-            writer.writerow([*("" if row[c] is None else row[c] for c in table.columns),
+            writer.writerow([*("" if row[c] is None else row[c] for c in columns),
                              errors.get(row["run"], "") if row["status"] == FAILED_MARK else ""])
     return path

@@ -1,0 +1,254 @@
+"""Seed statistics of `lsgzoo report`, checked against values computed by hand.
+
+Reference numbers (worked out without scipy; the arithmetic is in the comments):
+- A = [0.5, 0.6, 0.7]: mean 0.6, sample std 0.1, 95 % CI half-width t(0.975, 2)·0.1/√3 = 4.302653·0.0577350
+  = 0.248414 (t(0.975, 2) = 4.302653 from a t table).
+- Welch against a group of 3 with the same std 0.1: se = √(0.01/3 + 0.01/3) = 0.0816497, Welch–Satterthwaite
+  df = (2·0.01/3)² / (2·(0.01/3)²/2) = 4. For 4 df the t CDF has a closed form,
+  F(t) = 1/2 + (3/8)·(t/√(1 + t²/4))·(1 − t²/(12·(1 + t²/4))), and p = 2·(1 − F(|t|)):
+    difference 0.2: t = 0.2/0.0816497 = √6 = 2.449490; 1 + t²/4 = 2.5; t/√2.5 = 1.549193;
+        1 − 6/30 = 0.8; F = 0.5 + 0.375·1.549193·0.8 = 0.964758; p = 0.070484.
+    difference 0.4: t = √24 = 4.898979; 1 + t²/4 = 7; t/√7 = 1.851640; 1 − 24/84 = 0.714286;
+        F = 0.5 + 0.375·1.851640·0.714286 = 0.995975; p = 0.008050.
+"""
+
+import csv
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lsgzoo import cli
+from lsgzoo.report import collect_runs, make_report, summarize, welch_test
+from lsgzoo.report.plots import line_keys
+
+MONITOR = "val/answer_accuracy"
+HALFWIDTH_N3_STD01 = 0.248414
+P_DIFF_02 = 0.070484
+P_DIFF_04 = 0.008050
+
+
+def write_summary_run(run_dir: Path, data: str, sparsity_type: str, seed: int, score, status="completed",
+                      tokens_per_s=1000.0, block_size=8):
+    """A run dir holding .hydra/overrides.yaml and summary.json, as a finished (or failed) `lsgzoo.train` run."""
+    overrides = [f"data={data}", f"attention.sparsity_type={sparsity_type}", f"attention.block_size={block_size}",
+                 f"seed={seed}"]
+    (run_dir / ".hydra").mkdir(parents=True)
+    (run_dir / ".hydra" / "overrides.yaml").write_text("".join(f"- {item}\n" for item in overrides))
+    summary = {"status": status, "error": None if status == "completed" else "RuntimeError: out of memory",
+               "task": "seq2seq", "data": data, "monitor": MONITOR, "monitor_mode": "max", "best_score": score,
+               "metrics": {MONITOR: score, "val/loss": 0.1},
+               "attention": {"sparsity_type": sparsity_type, "block_size": block_size,
+                             "sparse_block_size": block_size, "sparsity_factor": 4, "num_global_tokens": 1},
+               "overrides": overrides, "seed": seed, "num_parameters": 1000, "train_tokens_per_s": tokens_per_s,
+               "peak_memory_mb": 500.0, "train_time_s": 10.0, "global_step": 20}
+    (run_dir / "summary.json").write_text(json.dumps(summary))
+
+
+SYNTHETIC = {  # sparsity_type → [(score, status, tokens/s)], one entry per seed
+    "none": [(0.1, "completed", 2000.0), (0.2, "completed", 2000.0), (0.3, "completed", 2000.0)],
+    "norm": [(0.3, "completed", 1000.0), (0.4, "completed", 1000.0), (0.5, "completed", 1000.0),
+             (0.99, "failed", 5000.0)],  # a failed run's score and cost must not count
+    "pooling": [(0.5, "completed", 1000.0), (0.6, "completed", 1100.0), (0.7, "completed", 1200.0)],
+    "lsh": [(0.9, "completed", 900.0)],
+    "stride": [(None, "failed", None), (None, "failed", None)],
+}
+ACLSUM = {  # zero-variance groups: equal to the baseline, and different from it
+    "none": [(0.2, "completed", 50.0), (0.2, "completed", 50.0)],
+    "pooling": [(0.2, "completed", 40.0), (0.2, "completed", 40.0)],
+    "norm": [(0.25, "completed", 40.0), (0.25, "completed", 40.0)],
+}
+
+
+def write_sweep(root: Path, tasks: dict) -> Path:
+    """One numbered run dir per (task, selector, seed), like a Hydra multirun."""
+    job = 0
+    for data, selectors in tasks.items():
+        for sparsity_type, runs in selectors.items():
+            for seed, (score, status, tokens_per_s) in enumerate(runs):
+                write_summary_run(root / str(job), data, sparsity_type, seed, score, status, tokens_per_s)
+                job += 1
+    return root
+
+
+@pytest.fixture
+def one_task(tmp_path):
+    return write_sweep(tmp_path / "multirun", {"synthetic": SYNTHETIC})
+
+
+@pytest.fixture
+def two_tasks(tmp_path):
+    return write_sweep(tmp_path / "multirun", {"synthetic": SYNTHETIC, "aclsum": ACLSUM})
+
+
+def by_selector(report, task="synthetic") -> dict:
+    return {g.configuration["sparsity_type"]: g for g in report.grouped.groups if g.task == task}
+
+
+def test_summary_statistics_match_hand_values():
+    summary = summarize([0.5, 0.6, 0.7])
+    assert summary.n == 3 and summary.mean == pytest.approx(0.6)
+    assert summary.std == pytest.approx(0.1)  # ddof=1; ddof=0 would give 0.081650
+    assert summary.halfwidth == pytest.approx(HALFWIDTH_N3_STD01, abs=1e-6)
+    assert summary.ci == pytest.approx((0.6 - HALFWIDTH_N3_STD01, 0.6 + HALFWIDTH_N3_STD01), abs=1e-6)
+    # n = 5, values 1..5: mean 3, std √2.5 = 1.581139, t(0.975, 4) = 2.776445 → 2.776445·1.581139/√5 = 1.963243
+    assert summarize([1, 2, 3, 4, 5]).halfwidth == pytest.approx(1.963243, abs=1e-6)
+    single = summarize([0.29])
+    assert (single.n, single.mean, single.std, single.halfwidth, single.ci) == (1, 0.29, None, None, None)
+    assert summarize([]).n == 0 and summarize([]).mean is None
+
+
+def test_welch_test_matches_hand_values():
+    a = [0.5, 0.6, 0.7]
+    close = welch_test(a, [0.3, 0.4, 0.5])
+    assert close.delta == pytest.approx(0.2) and close.df == pytest.approx(4.0)
+    assert close.statistic == pytest.approx(math.sqrt(6)) and close.p_value == pytest.approx(P_DIFF_02, abs=1e-6)
+    assert not close.significant
+    far = welch_test(a, [0.1, 0.2, 0.3])
+    assert far.p_value == pytest.approx(P_DIFF_04, abs=1e-6) and far.significant
+    # unequal variances: s² 0.01 (n 3) and 0.08 (n 2) → df = (0.01/3 + 0.04)² / ((0.01/3)²/2 + 0.04²/1)
+    # = 0.00187778 / 0.00160556 = 1.169550 (Student's pooled test would use 3)
+    assert welch_test(a, [0.0, 0.4]).df == pytest.approx(1.169550, abs=1e-5)
+
+
+def test_welch_test_says_why_there_is_no_p_value():
+    assert welch_test([0.9], [0.1, 0.2]).note == "n=1, no test" and welch_test([0.9], [0.1, 0.2]).p_value is None
+    assert welch_test([1.0, 1.0], [1.0, 1.0, 1.0]).note == "identical"
+    no_variance = welch_test([1.0, 1.0], [0.25, 0.25])
+    assert no_variance.note == "no variance" and no_variance.p_value is None and not no_variance.significant
+    assert welch_test([], [0.1, 0.2]).note == "no scored run"
+    one_constant = welch_test([1.0, 1.0, 1.0], [0.3, 0.5])  # defined: rests on the second group's variance
+    assert one_constant.p_value is not None and one_constant.df == pytest.approx(1.0)
+
+
+def test_groups_pool_seeds_and_leave_failed_runs_out(one_task, tmp_path):
+    report = make_report(one_task, tmp_path / "report", baseline="sparsity_type=none")
+    assert report.grouped.keys == ["sparsity_type"]  # seed and data are not configuration
+    groups = by_selector(report)
+    assert [g.configuration["sparsity_type"] for g in report.grouped.groups] == ["lsh", "pooling", "norm", "none",
+                                                                                "stride"]  # best mean first
+    norm = groups["norm"]
+    assert (norm.metric.n, norm.n_failed) == (3, 1) and norm.metric.mean == pytest.approx(0.4)
+    assert norm.metric.halfwidth == pytest.approx(HALFWIDTH_N3_STD01, abs=1e-6)
+    assert norm.comparison.p_value == pytest.approx(P_DIFF_02, abs=1e-6) and not norm.comparison.significant
+    assert groups["pooling"].comparison.p_value == pytest.approx(P_DIFF_04, abs=1e-6)
+    assert groups["pooling"].costs["tokens/s"].mean == pytest.approx(1100.0)
+    assert groups["pooling"].costs["tokens/s"].halfwidth == pytest.approx(1000 * HALFWIDTH_N3_STD01, abs=1e-3)
+    assert groups["lsh"].metric.n == 1 and groups["lsh"].comparison.note == "n=1, no test"
+    assert groups["stride"].metric.n == 0 and groups["stride"].n_failed == 2
+    assert groups["none"].comparison.note == "baseline"
+
+
+def test_groups_markdown_and_csv_state_the_numbers_and_the_method(one_task, tmp_path):
+    report = make_report(one_task, tmp_path / "report", baseline="sparsity_type=none")
+    markdown = (tmp_path / "report" / "groups.md").read_text()
+    assert "Welch's t-test" in markdown and "95% confidence interval" in markdown and "Student's t" in markdown
+    header = "| sparsity_type | n | failed | val/answer_accuracy | std | Δ | p (Welch) | tokens/s | peak MB |"
+    assert header in markdown
+    assert "| pooling | 3 | 0 | 0.6 ± 0.2484 | 0.1 | +0.4 | 0.00805 * | 1100 ± 248.4 | 500 ± 0 |" in markdown
+    assert "| norm | 3 | 1 | 0.4 ± 0.2484 | 0.1 | +0.2 | 0.0705 | 1000 ± 0 | 500 ± 0 |" in markdown
+    assert "| lsh | 1 | 0 | 0.9 (n=1, no CI) |  | +0.7 | n=1, no test | 900 | 500 |" in markdown
+    assert "| stride | 0 | 2 | no scored run |" in markdown and "nan" not in markdown
+    assert report.groups_markdown == markdown and report.matrix_markdown is None
+    with open(tmp_path / "report" / "groups.csv") as handle:
+        rows = {row["sparsity_type"]: row for row in csv.DictReader(handle)}
+    assert float(rows["pooling"]["ci95_halfwidth"]) == pytest.approx(HALFWIDTH_N3_STD01, abs=1e-6)
+    assert float(rows["pooling"]["p_value"]) == pytest.approx(P_DIFF_04, abs=1e-6)
+    assert rows["pooling"]["significant"] == "True" and rows["norm"]["significant"] == "False"
+    assert rows["lsh"]["ci95_halfwidth"] == "" and rows["lsh"]["note"] == "n=1, no test"
+    assert rows["norm"]["failed"] == "1" and rows["norm"]["runs"] == "3 4 5 6"
+    assert not (tmp_path / "report" / "matrix.md").exists()  # one task: no matrix
+    saved = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert saved["baseline"] == "sparsity_type=none" and len(saved["groups"]) == 5
+
+
+def test_without_baseline_there_is_no_test_column(one_task, tmp_path):
+    report = make_report(one_task, tmp_path / "report")
+    assert "p (Welch)" not in report.groups_markdown and "Welch" not in report.groups_markdown
+    assert all(group.comparison is None for group in report.grouped.groups)
+
+
+def test_two_tasks_give_a_matrix_with_ci_cells(two_tasks, tmp_path):
+    report = make_report(two_tasks, tmp_path / "report", baseline="sparsity_type=none")
+    assert report.grouped.tasks == ["aclsum", "synthetic"]
+    aclsum = by_selector(report, "aclsum")
+    assert aclsum["pooling"].comparison.note == "identical" and aclsum["norm"].comparison.note == "no variance"
+    matrix = (tmp_path / "report" / "matrix.md").read_text()
+    assert "| sparsity_type | aclsum | synthetic |" in matrix
+    assert "| pooling | 0.2 ± 0 | 0.6 ± 0.2484 * |" in matrix
+    assert "| norm | 0.25 ± 0 | 0.4 ± 0.2484 |" in matrix
+    assert "| lsh | — | 0.9 (n=1) |" in matrix and "| stride | — | — |" in matrix
+    with open(tmp_path / "report" / "matrix.csv") as handle:
+        rows = {row["sparsity_type"]: row for row in csv.DictReader(handle)}
+    assert float(rows["pooling"]["synthetic ci95_halfwidth"]) == pytest.approx(HALFWIDTH_N3_STD01, abs=1e-6)
+    assert float(rows["pooling"]["synthetic p_value"]) == pytest.approx(P_DIFF_04, abs=1e-6)
+    assert rows["lsh"]["aclsum mean"] == "" and rows["norm"]["synthetic failed"] == "1"
+    assert (tmp_path / "report" / "matrix.png").read_bytes().startswith(b"\x89PNG")
+    markdown = report.groups_markdown
+    assert "| aclsum | norm | 2 | 0 | 0.25 ± 0 | 0 | +0.05 | no variance |" in markdown
+    assert "| aclsum | pooling | 2 | 0 | 0.2 ± 0 | 0 | +0 | identical |" in markdown
+
+
+def test_baseline_errors_name_the_flag_and_the_choices(one_task, tmp_path):
+    with pytest.raises(ValueError, match=r"--baseline sparsity=none: 'sparsity' is not a setting.*sparsity_type"):
+        make_report(one_task, tmp_path / "r", baseline="sparsity=none")
+    with pytest.raises(ValueError, match=r"no group has sparsity_type=nope.*values: lsh, none, norm, pooling, stride"):
+        make_report(one_task, tmp_path / "r", baseline="sparsity_type=nope")
+    with pytest.raises(ValueError, match=r"--baseline expects KEY=VALUE"):
+        make_report(one_task, tmp_path / "r", baseline="sparsity_type")
+    with pytest.raises(ValueError, match=r"cannot be a seed"):
+        make_report(one_task, tmp_path / "r", baseline="seed=0")
+    assert not (tmp_path / "r").exists()  # nothing written before the check
+
+
+def test_cli_prints_the_groups_and_rejects_a_bad_baseline(one_task, tmp_path, capsys):
+    code = cli.main(["report", str(one_task), "--out", str(tmp_path / "r"), "--baseline", "sparsity_type=none"])
+    printed = capsys.readouterr().out
+    assert code == 0 and "| pooling | 3 | 0 | 0.6 ± 0.2484 |" in printed and "| rank | run |" not in printed
+    assert "Failed runs:" in printed and "RuntimeError: out of memory" in printed
+    result = subprocess.run([sys.executable, "-m", "lsgzoo", "report", str(one_task), "--out", str(tmp_path / "r2"),
+                             "--baseline", "block_size=8"], capture_output=True, text=True)
+    assert result.returncode == 2 and "--baseline block_size=8" in result.stderr and "sparsity_type" in result.stderr
+
+
+def test_plot_lines_split_by_other_settings_not_by_tied_ones(tmp_path):
+    for job, (kind, block_size, seed, score) in enumerate([("norm", 8, 0, 0.5), ("norm", 8, 1, 0.7),
+                                                           ("norm", 16, 0, 0.6), ("none", 8, 0, 0.2)]):
+        write_summary_run(tmp_path / "runs" / str(job), "synthetic", kind, seed, score, block_size=block_size)
+    records = collect_runs(tmp_path / "runs")
+    assert line_keys(records, "block_size") == []  # sparse_block_size follows block_size: no extra lines
+    report = make_report(tmp_path / "runs", tmp_path / "report", baseline="sparsity_type=none")
+    assert (tmp_path / "report" / "metric_vs_block_size.png").read_bytes().startswith(b"\x89PNG")
+    groups = {(g.configuration["sparsity_type"], g.configuration["block_size"]): g for g in report.grouped.groups}
+    assert groups["norm", 8].metric.n == 2 and groups["norm", 8].metric.mean == pytest.approx(0.6)
+    assert groups["norm", 8].comparison.note == "n=1, no test"  # against none at block 8 (one run)
+    assert groups["norm", 16].comparison.note == "no baseline at these settings"  # no `none` run at block 16
+
+
+def test_a_killed_run_joins_its_group_through_its_hydra_config(tmp_path):
+    for seed, score in enumerate([0.5, 0.7]):
+        write_summary_run(tmp_path / "runs" / str(seed), "synthetic", "norm", seed, score)
+    killed = tmp_path / "runs" / "2" / ".hydra"
+    killed.mkdir(parents=True)
+    (killed / "overrides.yaml").write_text("- attention.sparsity_type=norm\n- attention.block_size=8\n- seed=2\n")
+    (killed / "config.yaml").write_text("seed: 2\ndata:\n  name: synthetic\nattention:\n  sparsity_type: norm\n"
+                                        "  block_size: 8\n  sparse_block_size: 8\n  sparsity_factor: 4\n"
+                                        "  num_global_tokens: 1\n")
+    report = make_report(tmp_path / "runs", tmp_path / "report")
+    (group,) = report.grouped.groups  # same task (data.name) and settings: one group of three runs
+    assert (group.task, group.metric.n, group.n_failed) == ("synthetic", 2, 1)
+    assert group.metric.mean == pytest.approx(0.6)
+    # two values 0.5, 0.7: std √0.02 = 0.141421, t(0.975, 1) = 12.706205 → 12.706205·0.141421/√2 = 1.270620
+    assert group.metric.halfwidth == pytest.approx(1.270620, abs=1e-5)
+
+
+def test_no_scored_run_gives_a_group_table_without_numbers(tmp_path):
+    for seed in range(2):
+        write_summary_run(tmp_path / "runs" / str(seed), "synthetic", "norm", seed, None, status="failed")
+    report = make_report(tmp_path / "runs", tmp_path / "report", metric=MONITOR, mode="max")
+    assert report.best is None
+    assert "| all runs | 0 | 2 | no scored run |" in report.groups_markdown and "nan" not in report.groups_markdown
+    assert report.printed().count("RuntimeError: out of memory") == 2
