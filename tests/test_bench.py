@@ -71,3 +71,37 @@ def test_lightning_training_step_row_measures_both_sides():
     assert result["seconds"][0] > 0 and result["bare_seconds_median"] > 0
     assert result["overhead"] == pytest.approx(result["seconds"][0] / result["bare_seconds_median"] - 1)
     assert result["tokens_per_second"] == pytest.approx(256 / result["seconds"][0])
+
+
+def test_targets_report_met_missed_and_not_measured():
+    from lsgzoo.bench.targets import LSG_GPU, target_lines
+
+    rows = [dict(name=LSG_GPU, length=16384, mode="train", vs_bart_sdpa=3.1, vs_bart_sdpa_memory=1.2),
+            dict(name=LSG_GPU, length=16384, mode="fwd", fraction_of_gemm=0.31)]
+    result = dict(device="cuda", dtype="bf16", rows=rows, failures={"bart-sdpa|65536|train": "CUDA out of memory"})
+    lines = {line.split(": ")[0]: line.rsplit("→ ", 1)[1] for line in target_lines(result)}
+    assert lines == {
+        f"target {LSG_GPU} train at 16384 ≥ 2.5× faster than BART-sdpa": "met",
+        f"target {LSG_GPU} f+b memory at 16384 ≤ BART-sdpa's": "MISSED",
+        f"target {LSG_GPU} train at 65536 ≥ 8.0× faster than BART-sdpa (or BART fails)": "met",
+        f"target {LSG_GPU} fwd at 16384 ≥ 50 % of the GEMM rate": "MISSED",
+    }
+    assert all(line.endswith("not measured") for line in target_lines(dict(result, rows=[], failures={})))
+    assert target_lines(dict(result, device="cpu", dtype="bf16")) == []  # no CPU bf16 targets
+
+
+def test_gpu_matrix_runs_auto_at_65536_and_warms_up_at_the_timed_shape():
+    from lsgzoo.bench.targets import LSG_GPU
+    from lsgzoo.bench.worker import warmup_length
+
+    cases = {case.name: case for case in mx.matrix("gpu")}
+    assert LSG_GPU in cases and 65536 in mx.LENGTHS["gpu"]
+    assert cases[LSG_GPU].skip_reason("train", 65536) is None
+    assert cases["bigbird-pegasus"].skip_reason("train", 65536) and cases["lsg-norm-128/128-f2-fused"].skip_reason(
+        "fwd", 65536)
+    import torch
+
+    flex_case, fused_case = mx.lsg("norm", "flex").as_json(), mx.lsg("norm", "fused").as_json()
+    assert warmup_length(16384, flex_case, torch.device("cpu")) == 16384
+    assert warmup_length(16384, fused_case, torch.device("cpu")) == 512
+    assert warmup_length(16384, fused_case, torch.device("cuda")) == 16384

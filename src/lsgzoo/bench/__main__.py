@@ -27,6 +27,8 @@ def parse_args(argv=None):
     parser.set_defaults(matrix="short")
     parser.add_argument("--repeats", type=int, default=None, help="repeats per cell (default 3, smoke 1)")
     parser.add_argument("--lengths", type=int, nargs="+", help="override the matrix' lengths")
+    parser.add_argument("--tiny", action="store_true",
+                        help="tiny model dims: check a matrix' machinery quickly (e.g. --matrix gpu on CPU)")
     parser.add_argument("--iterations", type=int, default=1,
                         help="timed passes per process (the process' median is one sample; default 1)")
     parser.add_argument("--only", nargs="+", help="keep cases whose name contains one of these words")

@@ -5,7 +5,8 @@ Both sides train the same LSG-BART (BART-base dims) on the same batch: `length` 
 loop, before and after the Lightning side (so drift of the machine cancels); the Lightning side
 runs `Trainer.fit` with `Seq2SeqModule` for the same number of steps (no logger, checkpointing
 or progress bar, as in a timed run) and is timed per batch by
-`ThroughputMonitor`. Returns medians and the overhead ratio.
+`ThroughputMonitor`. Returns medians and the overhead ratio. On CUDA both sides synchronise at the
+end of each step, and bf16 runs Lightning with `precision="bf16-true"` (the bare model cast to bf16).
 """
 
 import statistics
@@ -22,6 +23,8 @@ from lsgzoo.training.module import Seq2SeqModule
 
 def training_step_overhead(job: dict) -> dict:
     dims, length, steps = job["dims"], job["length"], job.get("iterations", 2) + 1
+    device = torch.device(job.get("device", "cpu"))
+    bf16 = job.get("dtype") == "bf16"
     config = LSGBartConfig(
         vocab_size=dims["vocab"], d_model=dims["d_model"], encoder_layers=dims["layers"],
         decoder_layers=dims["layers"], encoder_attention_heads=dims["heads"], decoder_attention_heads=dims["heads"],
@@ -36,28 +39,33 @@ def training_step_overhead(job: dict) -> dict:
              "warmup_steps": 0}
 
     torch.manual_seed(0)
-    model = LSGBartForConditionalGeneration(config).train()
+    model = LSGBartForConditionalGeneration(config).to(device, torch.bfloat16 if bf16 else torch.float32).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    on_device = {key: batch[key].to(device) for key in ("input_ids", "attention_mask", "labels")}
 
     def bare_steps():
         seconds = []
         for _ in range(steps):
             start = time.perf_counter()
-            model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                  labels=batch["labels"]).loss.backward()
+            model(**on_device).loss.backward()
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
+            synchronize(device)
             seconds.append(time.perf_counter() - start)
         return seconds[1:]
 
     bare = bare_steps()
-    bare_peak = peak_memory_mb()
+    bare_peak = peak_memory_mb(device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
 
     torch.manual_seed(0)
     module = Seq2SeqModule(LSGBartForConditionalGeneration(config), None, optim, {}, [])
     loader = DataLoader([batch] * steps, batch_size=None)
     monitor = PerBatchTimes()
-    trainer = L.Trainer(accelerator="cpu", devices=1, max_steps=steps, logger=False, enable_checkpointing=False,
+    trainer = L.Trainer(accelerator="gpu" if device.type == "cuda" else "cpu", devices=1,
+                        precision="bf16-true" if bf16 else "32-true", max_steps=steps, logger=False,
+                        enable_checkpointing=False,
                         enable_progress_bar=False, enable_model_summary=False, callbacks=[monitor],
                         num_sanity_val_steps=0, limit_val_batches=0)
     trainer.fit(module, train_dataloaders=loader)
@@ -66,7 +74,7 @@ def training_step_overhead(job: dict) -> dict:
     lightning_median = statistics.median(monitor.seconds[1:])
     return dict(seconds=[lightning_median], lightning_seconds=monitor.seconds[1:], bare_seconds=bare,
                 bare_seconds_median=bare_median, overhead=lightning_median / bare_median - 1,
-                tokens_per_second=length / lightning_median, peak_bytes=int(peak_memory_mb() * 2**20),
+                tokens_per_second=length / lightning_median, peak_bytes=int(peak_memory_mb(device) * 2**20),
                 bare_peak_bytes=int(bare_peak * 2**20))
 
 
@@ -78,6 +86,13 @@ class PerBatchTimes(ThroughputMonitor):
         self.seconds = []
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        synchronize(module.device)
         before = self.train_time_s
         super().on_train_batch_end(trainer, module, outputs, batch, batch_idx)
         self.seconds.append(self.train_time_s - before)
+
+
+def synchronize(device: torch.device):
+    """Wait for the device's queued work, so wall-clock steps measure it (no-op on CPU)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)

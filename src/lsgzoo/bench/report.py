@@ -3,6 +3,8 @@
 import json
 from pathlib import Path
 
+from lsgzoo.bench.targets import target_lines
+
 
 def _cell(value, fmt):
     width = int(fmt.split(".")[0] or 0)
@@ -46,6 +48,7 @@ def table(result: dict) -> str:
     for key, error in sorted(result["failures"].items()):
         lines.append(f"FAILED {key}: {error}")
     lines += [f"note: {note}" for note in result["notes"]]
+    lines += target_lines(result)
     return "\n".join(lines)
 
 

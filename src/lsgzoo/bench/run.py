@@ -93,7 +93,7 @@ def run_benchmark(args) -> dict:
     lengths = args.lengths or mx.LENGTHS[matrix_name]
     repeats = args.repeats
     common = dict(threads=args.threads, device=args.device, dtype=args.dtype, iterations=args.iterations,
-                  dims=mx.dims(matrix_name))
+                  dims=mx.dims(matrix_name, args.tiny))
     notes = []
     if not have_orig and matrix_name != "smoke" and args.device == "cpu":
         notes.append(f"original LSG not measured: no interpreter at {orig_python} (see lsgzoo/bench/run.py)")
@@ -183,7 +183,7 @@ def summarise(args, cases, lengths, samples, failures, skipped, notes, elapsed) 
                    env_versions=dict(torch=runs[0].get("torch"), transformers=runs[0].get("transformers")),
                    threads=runs[0].get("threads"))
         row.update({k: runs[0][k] for k in ("bare_seconds_median", "overhead", "tokens_per_second") if k in runs[0]})
-        flops = mode_flops(case.as_json(), int(length), mode, mx.dims(args.matrix)) if case else None
+        flops = mode_flops(case.as_json(), int(length), mode, mx.dims(args.matrix, args.tiny)) if case else None
         if flops:
             row["flops"] = flops
             row["flops_per_second"] = flops / row["seconds_median"]
@@ -200,7 +200,8 @@ def summarise(args, cases, lengths, samples, failures, skipped, notes, elapsed) 
     except ImportError:
         pass
     return dict(
-        matrix=args.matrix, dims=mx.dims(args.matrix), device=args.device, dtype=args.dtype, repeats=args.repeats,
+        matrix=args.matrix, dims=mx.dims(args.matrix, args.tiny), device=args.device, dtype=args.dtype,
+        repeats=args.repeats,
         iterations=args.iterations, lengths=list(lengths),
         threads=args.threads or (rows[0]["threads"] if rows else None), versions=versions,
         machine=machine_description(args.device), elapsed_seconds=round(elapsed, 1), gemm_flops_per_second=gemm,

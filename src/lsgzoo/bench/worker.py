@@ -8,7 +8,8 @@ This module must also run in the original's environment (transformers 4.44, see
 `lsgzoo.bench.run`), so it imports only the standard library at module level and
 never imports `lsgzoo.models` for the "original" and "bart" kinds.
 
-Timing: a warm-up pass at a short length, then `iterations` timed passes at the
+Timing: a warm-up pass at a short length (at the target length where kernels are
+built per shape: LSG on CUDA, `flex`), then `iterations` timed passes at the
 target length. fwd = eval mode under `torch.no_grad()`; train = forward + backward
 of a scalar loss in train mode (parameter gradients are allocated during the
 warm-up, so the memory figure is activations + temporaries). Memory on CPU: peak
@@ -61,8 +62,12 @@ class RssPeak:
         return self.peak - self.baseline
 
 
-def warmup_length(length: int) -> int:
-    return min(WARMUP_LENGTH, length)
+def warmup_length(length: int, case: dict | None = None, device=None) -> int:
+    """Length of the untimed warm-up pass: short, except where kernels are built per shape (compiled
+    FlexAttention, which `auto` runs on CUDA): there the warm-up is the timed shape itself."""
+    per_shape = case is not None and case["kind"] == "lsg" and (
+        case["params"].get("lsg_backend") == "flex" or (device is not None and device.type == "cuda"))
+    return length if per_shape else min(WARMUP_LENGTH, length)
 
 
 def build_model(case: dict, length: int, D: dict):
@@ -140,7 +145,7 @@ def measure_encoder(job: dict) -> dict:
     dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[job["dtype"]]
     model = build_model(case, job["length"], job["dims"]).to(device=device, dtype=dtype)
     model.train(mode == "train")
-    one_pass(model, encoder_inputs(case, warmup_length(job["length"]), device), mode)
+    one_pass(model, encoder_inputs(case, warmup_length(job["length"], case, device), device), mode)
     if mode == "train":
         model.zero_grad(set_to_none=False)  # keep gradient buffers: they are not activation memory
     inputs = encoder_inputs(case, job["length"], device)
