@@ -60,7 +60,8 @@ class AttentionBackend:
     """product: the per-block attention product of the assembled path; recompute: that path re-assembles
     the block keys in backward instead of storing them; layer(cfg, q, k, v, key_mask, selector): a
     whole-layer kernel used where available(query, dropout) holds; fallback: the backend used instead
-    when it does not (None: this backend's own assembled path)."""
+    when it does not (None: this backend's own assembled path); trainable_selectors: the layer kernel
+    differentiates a selector's own parameters (else such selectors take the assembled path)."""
 
     name: str
     product: Callable
@@ -68,6 +69,7 @@ class AttentionBackend:
     layer: Callable | None = None
     available: Callable | None = None
     fallback: str | None = None
+    trainable_selectors: bool = True
 
 
 BACKENDS = {
@@ -76,7 +78,7 @@ BACKENDS = {
         AttentionBackend("eager", eager_attention),
         AttentionBackend("sdpa", sdpa_attention),
         AttentionBackend("fused", sdpa_attention, recompute=True, layer=fused_lsg_attention,
-                         available=fused_block_attention_available),
+                         available=fused_block_attention_available, trainable_selectors=False),
         AttentionBackend("flex", sdpa_attention, recompute=True, layer=flex_lsg_attention, available=flex_available,
                          fallback="fused"),
     )

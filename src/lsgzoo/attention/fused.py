@@ -37,8 +37,10 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from torch.autograd.function import once_differentiable
 
 from lsgzoo.attention.layout import contiguous_runs, local_windows, sparse_window_index
+from lsgzoo.selectors.base import SelectionTape
 
 CHUNK_BYTES = 8 << 20  # target size of one chunk's far keys; keeps temporaries in the allocator's cache
 
@@ -153,6 +155,7 @@ class LSGBlockAttention(torch.autograd.Function):
         return result
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad):
         _, flash_backward = _flash_cpu_ops()
         query, keys, values, local_mask, far_mask, result, lse, global_probs = ctx.saved_tensors
@@ -213,8 +216,13 @@ class LSGBlockAttention(torch.autograd.Function):
             del sparse_keys, sparse_values, grad_sparse_keys, grad_sparse_values
             targets = (grad_query[:, :, g:], *(x.view(n, h, -1, dh)[:, :, tokens] for x in (grad_keys, grad_values)))
             while pending:  # keys, then values: one (n, h, tp, dh) selector gradient alive at a time
-                torch.autograd.backward(*pending.pop(0), retain_graph=bool(pending))
-                _add_gradients(targets, selector_inputs)
+                output, grad_output = pending.pop(0)
+                grads = torch.autograd.grad(output, selector_inputs, grad_output, retain_graph=bool(pending),
+                                            allow_unused=True)  # returned, never written to any .grad
+                for target, grad_input in zip(targets, grads):
+                    if grad_input is not None:
+                        target += grad_input
+                del grads
             del targets, selector_inputs
         grad_key = unpadded(grad_keys, n, g, bs)
         del grad_keys  # one padded gradient buffer alive at a time
@@ -222,36 +230,32 @@ class LSGBlockAttention(torch.autograd.Function):
         return grad_query, grad_key, grad_value, None, None, None, None, None, None, None, None
 
 
-def _add_gradients(targets, leaves):
-    """target += leaf.grad for each pair whose leaf received a gradient; the leaf's gradient is released."""
-    for target, leaf in zip(targets, leaves):
-        if leaf.grad is not None:
-            target += leaf.grad
-            leaf.grad = None
-
-
 class SparseSource:
     """The selector's padded sparse tokens, computed again in backward instead of being stored.
 
     Saving them would cost (B, Lp, dh) × 2 per layer, more than full attention keeps; recomputing
-    runs the selector once more (a small share of a layer) with the random state it drew from
-    in forward, so `lsh` hashes with the same planes.
+    runs the selector once more (a small share of a layer). Its discrete choices (norm's positions,
+    lsh's buckets) are recorded in forward on a `SelectionTape` and replayed, so backward differentiates
+    exactly the selection forward used; any other random draw replays forward's RNG state.
     """
 
     def __init__(self, selector, key_mask, pad: int):
         self.selector, self.key_mask, self.pad = selector, key_mask, pad
         self.rng_state = torch.get_rng_state()
+        self.tape = SelectionTape()
 
     def tokens(self, query, key, value):
-        """Token rows (n, h, tp, dh) ×3 → the selector's `SparseTokens` (forward: draws advance the global RNG)."""
-        return self.selector(query, key, value, self.key_mask)
+        """Token rows (n, h, tp, dh) ×3 → the selector's `SparseTokens`, recording its choices (forward: draws
+        advance the global RNG)."""
+        with self.selector.taped(self.tape):
+            return self.selector(query, key, value, self.key_mask)
 
     def recompute(self, query, key, value):
         """(padded sparse keys, values) (B, Lp, dh) with the selector's autograd graph, replaying forward's
-        random draws; the global RNG is left as it was."""
-        with torch.enable_grad(), torch.random.fork_rng(devices=[]):
+        choices and random state; the global RNG is left as it was."""
+        with torch.enable_grad(), torch.random.fork_rng(devices=[]), self.selector.taped(self.tape.replay()):
             torch.set_rng_state(self.rng_state)
-            sparse = self.tokens(query, key, value)
+            sparse = self.selector(query, key, value, self.key_mask)
             return [padded_rows(x, self.pad) for x in (sparse.keys, sparse.values)]
 
 

@@ -10,6 +10,8 @@ and query block w (positions [w·bs, (w+1)·bs)) sees the g global keys, the spa
 tokens just outside its local window, and local positions [(w−1)·bs, (w+2)·bs).
 """
 
+import warnings
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -78,7 +80,7 @@ class LSGAttention(nn.Module):
             return backend.product(query, key, value, full_mask, dropout, self.training)
         if padded % bs:
             raise ValueError(f"padded length {padded} is not a multiple of block_size={bs}")
-        if backend.layer is not None and backend.available(query, dropout):
+        if backend.layer is not None and backend.available(query, dropout) and self.layer_kernel_allowed(backend):
             return backend.layer(cfg, query, key, value, key_mask, self.selector)
         sparse = self.sparse_tokens(query, key, value, key_mask)
         global_out = backend.product(query[:, :, :g], key, value, full_mask, dropout, self.training)  # (n, h, g, dh)
@@ -89,6 +91,16 @@ class LSGAttention(nn.Module):
         else:
             block_out = self.block_attention(query_blocks, key, value, key_mask, sparse, dropout, backend.product)
         return torch.cat([global_out, block_out.reshape(n, h, padded, dh)], dim=2)
+
+    def layer_kernel_allowed(self, backend) -> bool:
+        """False when the selector has trainable parameters the backend's layer kernel cannot differentiate."""
+        if backend.trainable_selectors or self.selector is None or not torch.is_grad_enabled():
+            return True
+        if not any(p.requires_grad for p in self.selector.parameters()):
+            return True
+        warnings.warn(f"selector {self.selector.name!r} has trainable parameters: lsg_backend={backend.name!r} "
+                      "computes it through the assembled path (same numbers, more memory)", stacklevel=4)
+        return False
 
     def block_attention(self, query_blocks, key, value, key_mask, sparse, dropout: float, product):
         """Assemble every block's keys and attend with `product`: query_blocks (n, h, nb, bs, dh) → same shape."""

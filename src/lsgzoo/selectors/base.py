@@ -9,6 +9,7 @@ A selector returns `SparseTokens` with keys/values (n, h, L, dh) and an additive
 mask (n, 1, 1, L) or (n, h, 1, L).
 """
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -22,6 +23,32 @@ class SparseTokens:
     keys: torch.Tensor
     values: torch.Tensor
     mask: torch.Tensor
+
+
+class SelectionTape:
+    """A selector's discrete, data-dependent choices (norm's top-k positions, lsh's buckets), recorded once
+    and replayed in order, so a recomputation (the `fused` backward) selects exactly what forward selected —
+    even where recomputing on differently laid-out inputs could break a near-tie the other way."""
+
+    def __init__(self):
+        self.choices: list = []
+        self.replaying = False
+        self.position = 0
+
+    def choose(self, compute):
+        """`compute()` while recording (its result kept), the next recorded result while replaying."""
+        if not self.replaying:
+            self.choices.append(compute())
+            return self.choices[-1]
+        if self.position >= len(self.choices):
+            raise RuntimeError("the selector made more choices in its recomputation than in forward")
+        self.position += 1
+        return self.choices[self.position - 1]
+
+    def replay(self):
+        """Switch to replaying from the first choice; returns self."""
+        self.replaying, self.position = True, 0
+        return self
 
 
 class SparseSelector(nn.Module):
@@ -40,6 +67,7 @@ class SparseSelector(nn.Module):
 
     def __init__(self, config):
         super().__init__()
+        self.tape: SelectionTape | None = None
         self.block_size = config.block_size
         self.sparse_block_size = config.sparse_block_size
         self.sparsity_factor = config.sparsity_factor
@@ -58,6 +86,24 @@ class SparseSelector(nn.Module):
 
     def select(self, queries, keys, values, mask) -> SparseTokens:
         raise NotImplementedError
+
+    def choose(self, compute):
+        """Run a discrete, data-dependent choice (no gradient) through the active `SelectionTape`, if any.
+
+        Selectors whose choices depend on the data make them through this method so that a recomputation
+        replays them exactly; `compute` is a zero-argument function returning the choice (e.g. indices).
+        """
+        with torch.no_grad():
+            return compute() if self.tape is None else self.tape.choose(compute)
+
+    @contextmanager
+    def taped(self, tape: SelectionTape):
+        """Within the block, choices are recorded on (or replayed from) `tape`."""
+        previous, self.tape = self.tape, tape
+        try:
+            yield tape
+        finally:
+            self.tape = previous
 
     def source_map(self, length: int, num_heads: int, keys=None, mask=None) -> torch.Tensor:
         """Bool (hs, L, length): which original positions may feed each sparse token.

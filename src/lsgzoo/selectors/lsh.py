@@ -69,11 +69,13 @@ class LSHSelector(SparseSelector):
         counts = nu
         assignment = torch.arange(bm, device=keys.device).expand(n, h, tp // bm, bm)
         for out in [bm] * self.lsh_num_pre_rounds + [bm // self.sparsity_factor]:
-            with torch.no_grad():
+            def hash_round(bucket_keys=bucket_keys, counts=counts, out=out):
                 planes = torch.randn(1, h, 1, dh, out // 2, device=keys.device).to(keys.dtype)
                 projected = torch.matmul(F.normalize(bucket_keys, dim=-1) * counts.clamp(max=1), planes)
-                buckets = argmax_signed(projected)  # (n, h, C, cur)
-                assignment = buckets.gather(-1, assignment)
+                return argmax_signed(projected)  # (n, h, C, cur)
+
+            buckets = self.choose(hash_round)
+            assignment = buckets.gather(-1, assignment)
             bucket_keys = sum_into_buckets(bucket_keys, buckets, out)
             bucket_values = sum_into_buckets(bucket_values, buckets, out)
             counts = sum_into_buckets(counts.expand(n, h, -1, -1, -1), buckets, out)

@@ -41,11 +41,14 @@ class NormSelector(SparseSelector):
         n, h, tp, _ = keys.shape
         bm = min(self.block_size, self.sparse_block_size)
         keep = bm // self.sparsity_factor
-        with torch.no_grad():
+
+        def top_norm_positions():
             score = keys.norm(dim=-1) * visible(mask).squeeze(2)  # (n, h, tp)
             order = score.reshape(n, h, tp // bm, bm).argsort(dim=-1)[..., -keep:]
             offsets = torch.arange(0, tp, bm, device=keys.device).unsqueeze(-1)
             return (order + offsets).reshape(n, h, -1)
+
+        return self.choose(top_norm_positions)
 
     def select(self, queries, keys, values, mask) -> SparseTokens:
         return gather_tokens(keys, values, mask, self.chosen_positions(keys, mask))
