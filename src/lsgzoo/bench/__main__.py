@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+from lsgzoo.bench.matrix import LENGTHS
+
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
@@ -22,8 +24,9 @@ def parse_args(argv=None):
                       help="the full matrix: lengths 1024-16384, every selector x backend, all peers (long)")
     size.add_argument("--smoke", dest="matrix", action="store_const", const="smoke",
                       help="a quick check of the machinery: 2 short lengths, tiny model dims, 2 configurations")
-    size.add_argument("--matrix", choices=["smoke", "short", "full", "gpu"],
-                      help="pick a matrix by name (gpu: the one benchmarks/gpu.sh runs)")
+    size.add_argument("--matrix", choices=list(LENGTHS),
+                      help="pick a matrix by name (gpu: the one benchmarks/gpu.sh runs; cpu-flex: compiled flex "
+                           "vs fused for CPU inference)")
     parser.set_defaults(matrix="short")
     parser.add_argument("--repeats", type=int, default=None, help="repeats per cell (default 3, smoke 1)")
     parser.add_argument("--lengths", type=int, nargs="+", help="override the matrix' lengths")

@@ -18,7 +18,7 @@ def dims(matrix_name: str, tiny: bool = False) -> dict:
     """Model dims of a run: tiny for the smoke matrix or when asked (checking another matrix' machinery)."""
     return TINY if tiny or matrix_name == "smoke" else BART_BASE
 LENGTHS = {"smoke": (256, 512), "short": (1024, 4096), "full": (1024, 4096, 8192, 16384),
-           "gpu": (4096, 16384, 65536)}
+           "gpu": (4096, 16384, 65536), "cpu-flex": (4096, 16384)}
 MODES = ("fwd", "train")
 MAIN_SELECTORS = ("none", "norm", "pooling", "lsh", "stride", "block_stride", "bos_pooling", "bos_pooling_masked")
 BACKENDS = ("fused", "sdpa", "eager")  # the CPU matrices; `flex` runs only compiled, i.e. in the gpu matrix
@@ -77,6 +77,10 @@ def matrix(name: str, with_original: bool = True) -> list[Case]:
         bigbird = Case(BIGBIRD.name, BIGBIRD.kind, BIGBIRD.params, skip=no_65k)
         return [lsg("norm", "auto"), lsg("none", "auto"), lsg("norm", "fused", skip={"*@>=65536": "auto is the row"}),
                 BART, LED512, bigbird]
+    if name == "cpu-flex":  # does compiled FlexAttention help CPU inference? (FlexAttention has no CPU backward)
+        fwd_only = {"train@>=1": "flex has no CPU backward (training falls back to fused)"}
+        return [lsg(selector, backend, skip=fwd_only if backend == "flex" else {})
+                for selector in ("norm", "none") for backend in ("fused", "flex")] + [BART]
     if name == "short":
         return [lsg("norm", "fused"), lsg("none", "fused"), BART, *orig]  # ≤ 20 min here; LED, BigBird, eager: --full
     if name == "full":
@@ -93,7 +97,7 @@ def matrix(name: str, with_original: bool = True) -> list[Case]:
                     if case.name not in {c.name for c in cases}:
                         cases.append(case)
         return cases
-    raise ValueError(f"unknown matrix {name!r}; choose smoke, short, full or gpu")
+    raise ValueError(f"unknown matrix {name!r}; choose smoke, short, full, gpu or cpu-flex")
 
 
 def extra_cases(name: str, with_lightning: bool = True) -> list[Case]:
