@@ -195,7 +195,7 @@ def test_listops_label_is_the_value_of_the_expression():
         value, depth = evaluate_listops(tokens)
         assert example["label"] == value and example["target"] == str(value)
         assert task.min_length <= len(tokens) <= task.length and depth <= task.max_depth
-        assert all(token.startswith("[") for token, _ in zip(tokens[:1], tokens))
+        assert tokens[0].startswith("[") and tokens[-1] == "]"
         labels.append(value)
     frequencies = Counter(labels)
     assert len(frequencies) == 10
