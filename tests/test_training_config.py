@@ -71,6 +71,7 @@ def test_train_help_lists_the_groups_without_loading_lightning():
               "try:\n    runpy.run_module('lsgzoo.train', run_name='__main__')\nexcept SystemExit:\n    pass\n"
               "print('LIGHTNING_LOADED' if 'lightning' in sys.modules else 'LIGHTNING_NOT_LOADED')")
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
-    for group in ("attention: lsg", "data: aclsum, files, hf, synthetic", "trainer: cpu, ddp, fsdp, gpu"):
+    for group in ("attention: full, lsg", "data: aclsum, aclsum_needle, files, hf, linked_pairs, listops, majority, mqar, "
+                  "synthetic", "trainer: cpu, ddp, fsdp, gpu"):
         assert group in result.stdout, result.stdout
     assert "LIGHTNING_NOT_LOADED" in result.stdout

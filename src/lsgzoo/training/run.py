@@ -55,9 +55,7 @@ def _train(cfg, run_dir: Path, summary: dict) -> float:
     raw = source.load()
     corpus = source.tokenizer_corpus() if hasattr(source, "tokenizer_corpus") else ()
     tokenizer = build_tokenizer(cfg, raw, run_dir, corpus)
-    num_labels = None
-    if cfg.data.task == "classification":
-        num_labels = int(max(raw["train"]["label"])) + 1
+    num_labels = label_count(raw["train"]) if cfg.data.task == "classification" else None
     model = build_model(cfg, tokenizer, num_labels)
     model.config.save_pretrained(str(run_dir / MODEL_CONFIG_DIR))
 
@@ -108,6 +106,12 @@ def _train(cfg, run_dir: Path, summary: dict) -> float:
         _log_summary(loggers, summary)
     _finish_wandb(loggers)
     return best_score
+
+
+def label_count(train) -> int:
+    """Classes of a classification train split: a `ClassLabel` column's class count, else the largest label + 1."""
+    feature = train.features["label"]
+    return feature.num_classes if hasattr(feature, "num_classes") else int(max(train["label"])) + 1
 
 
 def _loggers(cfg, run_dir: Path, run_info: dict) -> list:
