@@ -13,7 +13,7 @@ from torch import nn
 from lsgzoo import LSGAttention, LSGAttentionConfig
 from lsgzoo.attention import fused
 from lsgzoo.attention.backends import BACKENDS
-from lsgzoo.selectors import register_selector
+from lsgzoo.selectors import register_selector, registry
 from lsgzoo.selectors.base import SelectionTape, SparseTokens, gather_tokens
 from lsgzoo.selectors.norm import NormSelector
 from lsgzoo.selectors.pooling import PoolingSelector
@@ -23,6 +23,14 @@ GRID = [  # (selector, block, sparse block, factor, globals); 1 global ↔ batch
     case for case in itertools.product(SELECTORS, [8, 16], [0, 8, 16], [1, 2, 4], [1, 3])
 ]
 GRADIENT_BACKENDS = ["sdpa", "fused", "fused-chunks-of-1", "flex"]
+
+
+@pytest.fixture
+def test_selectors(monkeypatch):
+    """The test-only selectors, registered in a copy of the registry (other tests see the built-in ones)."""
+    monkeypatch.setattr(registry, "_SELECTORS", dict(registry._SELECTORS))
+    register_selector("test_scaled_pooling")(ScaledPoolingSelector)
+    register_selector("test_jittery_norm")(JitteryNormSelector)
 
 
 @pytest.fixture
@@ -120,7 +128,6 @@ def test_fused_refuses_double_backward_clearly():
     assert torch.isfinite(second).all() and second.abs().sum() > 0
 
 
-@register_selector("test_scaled_pooling", overwrite=True)
 class ScaledPoolingSelector(PoolingSelector):
     """pooling whose sparse keys are multiplied by a learned per-head-dim scale (a trainable selector)."""
 
@@ -134,7 +141,7 @@ class ScaledPoolingSelector(PoolingSelector):
 
 
 @pytest.mark.parametrize("backend", ["fused", "sdpa", "eager"])
-def test_trainable_selector_gradients_through_autograd_grad(backend):
+def test_trainable_selector_gradients_through_autograd_grad(test_selectors, backend):
     cfg = LSGAttentionConfig(block_size=16, sparse_block_size=16, sparsity_factor=2,
                              sparsity_type="test_scaled_pooling", num_global_tokens=2)
     inputs, padding = padded_inputs()
@@ -160,7 +167,6 @@ class _no_warning:
         return False
 
 
-@register_selector("test_jittery_norm", overwrite=True)
 class JitteryNormSelector(NormSelector):
     """norm whose tie-breaking changes at every call (a private generator that nothing restores): the worst
     case for a backward that recomputes the selection instead of replaying it."""
@@ -181,7 +187,7 @@ class JitteryNormSelector(NormSelector):
         return gather_tokens(keys, values, mask, self.choose(jittered_positions))
 
 
-def test_fused_backward_replays_forward_selection_exactly():
+def test_fused_backward_replays_forward_selection_exactly(test_selectors):
     """Gradients equal eager's only if backward differentiates the selection forward made."""
     cfg = LSGAttentionConfig(block_size=16, sparse_block_size=16, sparsity_factor=4,
                              sparsity_type="test_jittery_norm", num_global_tokens=2)
