@@ -41,6 +41,7 @@ def parse_args(argv=None):
     parser.add_argument("--num-global-tokens", type=int, default=1)
     parser.add_argument("--backend", choices=BACKEND_CHOICES, default=DEFAULT_BACKEND,
                         help=f"LSG attention backend ({DEFAULT_BACKEND}: the fastest for the device)")
+    parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's, one per core)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed forward passes per selector first (2)")
     parser.add_argument("--repeats", type=int, default=5, help="timed forward passes per selector (median; 5)")
     parser.add_argument("--plot-length", type=int, default=256, help="length of the pattern plots")
@@ -83,6 +84,8 @@ def _bound_attention(attention: LSGAttention, q, k, v) -> Callable[[], torch.Ten
 def main(argv=None):
     args = parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     g, t = args.num_global_tokens, args.length
     q, k, v = (torch.randn(1, args.heads, g + t, args.head_dim) for _ in range(3))
