@@ -44,3 +44,10 @@ def test_demo_json_records_the_timing_protocol(tmp_path):
     assert summary["args"]["warmup"] == 1 and summary["args"]["repeats"] == 3
     for row in summary["rows"]:
         assert len(row["all_seconds"]) == 3 and row["seconds"] == sorted(row["all_seconds"])[1]
+
+
+def test_median_time_of_one_call_warms_up_first():
+    from lsgzoo.demo import median_time
+
+    calls = []
+    assert median_time(lambda: calls.append(1), repeats=3, warmup=2) >= 0 and len(calls) == 5

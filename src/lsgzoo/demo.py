@@ -76,6 +76,11 @@ def time_configurations(calls: dict[str, Callable[[], object]], warmup: int, rep
     return timings
 
 
+def median_time(fn: Callable[[], object], repeats: int, warmup: int = 2) -> float:
+    """Median seconds of `repeats` calls of `fn` after `warmup` untimed ones (one configuration)."""
+    return time_configurations({"fn": fn}, warmup, repeats)["fn"].median
+
+
 def _bound_attention(attention: LSGAttention, q, k, v) -> Callable[[], torch.Tensor]:
     """A no-argument call of `attention` on (q, k, v), to time."""
     return lambda: attention(q, k, v)
