@@ -7,13 +7,15 @@ metrics/version_N/{metrics.csv, hparams.yaml} (CSV logger; N counts resumes), wa
 summary.json (written on success and, with status "failed" plus the error's traceback, on any exception, by
 the process of global rank 0 only): status, error,
 task, data, monitor, monitor_mode, best_score, metrics {name: float}, attention {key: value},
-overrides, seed, num_parameters, train_tokens_per_s, peak_memory_mb, train_time_s, global_step,
+overrides, seed, num_parameters, train_tokens_per_s, peak_memory_mb (this job's peak),
+peak_memory_scope ("job", or "process" where the peak could not be reset), train_time_s, global_step,
 train_batches (this process's training batches; fewer than global_step after a resume), world_size,
 best_checkpoint (relative to the run dir), length_statistics.
 """
 
 import json
 import os
+import sys
 from pathlib import Path
 
 CHECKPOINT_DIR = "checkpoints"
@@ -28,8 +30,6 @@ RANK_VARIABLES = ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID", "JSM_NAMESP
 
 def is_global_rank_zero() -> bool:
     """True unless the launcher's environment or Lightning (when loaded) says this process has another rank."""
-    import sys
-
     if any(os.environ.get(name, "0") not in ("", "0") for name in RANK_VARIABLES):
         return False
     rank_zero = sys.modules.get("lightning.fabric.utilities.rank_zero")
