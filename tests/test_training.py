@@ -254,6 +254,8 @@ def test_a_config_error_leaves_a_failed_summary(tmp_path):
 
 
 def test_a_rank_other_than_zero_writes_no_summary_on_failure(tmp_path, monkeypatch):
+    import lightning.fabric.utilities.rank_zero  # noqa: F401  Lightning reads the rank once, at import: not ours
+
     monkeypatch.setenv("LOCAL_RANK", "1")
     with pytest.raises(FileNotFoundError, match="resume=true"):
         train_in_process(tmp_path, ["resume=true", "logger=csv"])
