@@ -192,3 +192,30 @@ def test_cli_report_errors_exit_2_naming_the_problem(sweep, tmp_path):
     result = run_cli("report", str(sweep), "--export-best", str(tmp_path / "taken"))
     assert result.returncode == 2 and "--overwrite" in result.stderr
     assert run_cli("report", "--help").returncode == 0
+
+
+def test_ties_are_broken_by_throughput_then_time_then_name_and_surfaced(tmp_path):
+    """Three runs at 1.0 in folder order 0, 1, 2: the one with the highest tokens/s wins and the tie is said."""
+    runs = [(0.5, 9000.0), (1.0, 1000.0), (1.0, 3000.0), (1.0, 2000.0)]
+    for job, (score, speed) in enumerate(runs):
+        write_run(tmp_path / "sweep" / str(job), summary("norm", 32, 2, score, train_tokens_per_s=speed))
+    report = make_report(tmp_path / "sweep", tmp_path / "report")
+    assert [row["run"] for row in report.table.rows] == ["2", "3", "1", "0"]
+    assert report.best.name == "2"
+    assert [(score, [r.name for r in tied]) for score, tied in report.table.ties] == [(1.0, ["2", "3", "1"])]
+    assert "higher tokens/s, then lower train s, then run name" in report.markdown
+    assert "Tied at 1: `2`, `3`, `1`" in report.markdown
+    assert "tied with 3, 1" in report.best_line()
+    saved = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert saved["ties"] == [{"score": 1.0, "runs": ["2", "3", "1"]}] and "tokens/s" in saved["tie_break"]
+
+
+def test_ranking_by_another_metric_says_which_checkpoint_is_exported(sweep, tmp_path):
+    assert make_report(sweep, tmp_path / "default").checkpoint_note is None
+    report = make_report(sweep, tmp_path / "r", metric="val/loss", mode="min")
+    note = report.checkpoint_note
+    assert "val/loss" in note and f"best by {MONITOR}" in note and "last validation" in note
+    cards = []
+    export_best(report, tmp_path / "hub", exporter=lambda *args, **kwargs: cards.append(kwargs["card_sections"]))
+    assert cards[0]["Best run of the sweep"]["checkpoint"] == note
+    assert json.loads((tmp_path / "r" / "report.json").read_text())["checkpoint_note"] == note

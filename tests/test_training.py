@@ -161,6 +161,7 @@ def test_ddp_with_two_cpu_processes(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     summary = read_summary(run_dir)
     assert summary["status"] == "completed" and summary["global_step"] == 3 and summary["world_size"] == 2
+    assert 0 <= summary["metrics"]["val/answer_accuracy"] <= 1  # text metric sums reduced across the two ranks
 
 
 def test_classification_task_on_local_files(tmp_path):
@@ -233,3 +234,105 @@ def test_checkpoint_models_are_built_in_train_mode(tmp_path):
     model = build_model(cfg, tokenizer=None)
     assert model.training and all(module.training for module in model.modules())
     assert model.config.dropout == 0.1
+
+
+QUICK = ["trainer.max_steps=2", "trainer.val_check_interval=2", "num_threads=1"]
+
+
+def test_a_config_error_leaves_a_failed_summary(tmp_path):
+    cfg = compose_config(TINY + ["logger=csv"])
+    cfg.attention.sparsity_factor = 3  # invalid with block 16, as a sweep grid point can be
+    from lsgzoo.training.config import ConfigError
+    from lsgzoo.training.run import run_training
+
+    with pytest.raises(ConfigError, match="sparsity_factor"):
+        run_training(cfg, tmp_path)
+    summary = read_summary(tmp_path)
+    assert summary["status"] == "failed" and "sparsity_factor" in summary["error"]
+    assert "Traceback" in summary["traceback"]
+    assert not (tmp_path / "checkpoints").exists()
+
+
+def test_a_rank_other_than_zero_writes_no_summary_on_failure(tmp_path, monkeypatch):
+    import lightning.fabric.utilities.rank_zero  # noqa: F401  Lightning reads the rank once, at import: not ours
+
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    with pytest.raises(FileNotFoundError, match="resume=true"):
+        train_in_process(tmp_path, ["resume=true", "logger=csv"])
+    assert read_summary(tmp_path) is None
+
+
+def test_summary_is_written_through_a_private_synced_temp_file(tmp_path, monkeypatch):
+    from lsgzoo.training import rundir
+
+    synced, replaced = [], []
+    real_fsync, real_replace = os.fsync, os.replace
+    monkeypatch.setattr(rundir.os, "fsync", lambda fd: synced.append(fd) or real_fsync(fd))
+    monkeypatch.setattr(rundir.os, "replace", lambda a, b: replaced.append(Path(a).name) or real_replace(a, b))
+    rundir.write_summary(tmp_path, {"status": "completed"})
+    assert synced and str(os.getpid()) in replaced[0]
+    assert [p.name for p in tmp_path.iterdir()] == ["summary.json"]
+
+
+def test_sequential_jobs_get_their_own_wandb_run_and_peak_memory(tmp_path, monkeypatch):
+    """Job 1 fails mid-training: its W&B run is closed with exit code 1. Job 2, after a 600 MB spike in the
+    process, logs to a run of its own and reports its own peak, not the process's."""
+    import resource
+
+    from lsgzoo.training.module import Seq2SeqModule
+
+    def broken_step(self, batch, batch_idx):
+        raise RuntimeError("injected training failure")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Seq2SeqModule, "training_step", broken_step)
+        with pytest.raises(RuntimeError, match="injected"):
+            train_in_process(tmp_path / "job0", QUICK)
+    first = read_offline_run(tmp_path / "job0")
+    assert first["run"]["exit_code"] == 1
+    assert read_summary(tmp_path / "job0")["status"] == "failed"
+
+    spike = torch.ones(600 * 2**20 // 4)  # touched: resident
+    del spike
+    process_peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    train_in_process(tmp_path / "job1", QUICK)
+    second = read_offline_run(tmp_path / "job1")
+    assert second["run"]["run_id"] != first["run"]["run_id"] and second["run"]["exit_code"] == 0
+    summary = read_summary(tmp_path / "job1")
+    assert summary["status"] == "completed"
+    assert 0 < summary["peak_memory_mb"] < process_peak_mb - 300, (summary["peak_memory_mb"], process_peak_mb)
+
+
+def test_a_run_dir_given_relative_and_through_a_symlink_completes(tmp_path, monkeypatch):
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real", target_is_directory=True)
+    monkeypatch.chdir(tmp_path)
+    train_in_process(Path("link") / "run", QUICK + ["logger=csv"])
+    summary = read_summary(tmp_path / "real" / "run")
+    assert summary["status"] == "completed", summary.get("error")
+    assert summary["best_checkpoint"] == "checkpoints/best.ckpt"
+    assert load_run_model(tmp_path / "link" / "run")[0] is not None
+
+
+def test_cli_user_error_is_one_line_exit_2_and_recorded_in_the_run_dir(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "lsgzoo.train", "attention.sparsity_type=nrom",
+                             f"hydra.run.dir={tmp_path}"], capture_output=True, text=True, timeout=300,
+                            env=env_for_subprocess())
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr and "nrom" in result.stderr
+    assert "summary.json" in result.stderr  # where the traceback went
+    summary = read_summary(tmp_path)
+    assert summary["status"] == "failed" and "nrom" in summary["error"] and "Traceback" in summary["traceback"]
+
+
+def test_multirun_config_error_is_reported_with_its_error(tmp_path):
+    sweep = tmp_path / "sweep"
+    result = subprocess.run([sys.executable, "-m", "lsgzoo.train", "-m", "attention.block_size=8",
+                             "attention.sparse_block_size=8", "attention.sparsity_factor=3",
+                             f"hydra.sweep.dir={sweep}"], capture_output=True, text=True, timeout=300,
+                            env=env_for_subprocess())
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert read_summary(sweep / "0")["status"] == "failed"
+    report = subprocess.run([sys.executable, "-m", "lsgzoo", "report", str(sweep), "--out", str(tmp_path / "r")],
+                            capture_output=True, text=True, env=env_for_subprocess())
+    assert "sparsity_factor" in report.stdout and "no summary.json" not in report.stdout, report.stdout

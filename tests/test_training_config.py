@@ -52,6 +52,10 @@ def test_default_config_values():
     ("data.batch_size=0", ConfigError, "data.batch_size"),
     ("num_threads=0", ConfigError, "num_threads"),
     ("attention.lsg_backend=flash", ConfigError, "lsg_backend"),
+    ("data.metrics=[answer_accuracy,bleu]", ConfigError, r"data.metrics: 'bleu' is unknown.*rouge"),
+    ("data.monitor=val/rougeLsum", ConfigError, r"data.monitor: 'val/rougeLsum' is not logged.*val/answer_accuracy"),
+    ("data.task=classification", ConfigError, r"data.monitor: 'val/answer_accuracy' is not logged.*val/accuracy"),
+    ("+data.generation.num_beam=2", ConfigError, r"data.generation: 'num_beam' is not a generation setting.*num_beams"),
 ])
 def test_bad_overrides_fail_early_naming_the_key(override, error, message):
     with pytest.raises((error, ConfigKeyError, ValidationError), match=message):
@@ -75,3 +79,8 @@ def test_train_help_lists_the_groups_without_loading_lightning():
                   "synthetic", "trainer: cpu, ddp, fsdp, gpu"):
         assert group in result.stdout, result.stdout
     assert "LIGHTNING_NOT_LOADED" in result.stdout
+
+
+def test_metric_and_generation_checks_accept_what_the_tasks_log():
+    compose_config(["data.metrics=[rouge]", "data.monitor=val/rougeLsum", "+data.generation.length_penalty=1.5"])
+    compose_config(["data.task=classification", "data.metrics=[]", "data.monitor=val/macro_f1"])

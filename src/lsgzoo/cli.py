@@ -137,6 +137,8 @@ def run_report(args) -> int:
     print(report.printed())
     print(f"wrote {', '.join(path.name for path in report.files.values())} to {report.out}")
     print(report.best_line())
+    if report.checkpoint_note:
+        print(f"note: {report.checkpoint_note}")
     if args.export_best is not None:
         out = export_best(report, args.export_best, overwrite=args.overwrite)
         print(f"exported {report.best.name} to {out}")

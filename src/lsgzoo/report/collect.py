@@ -111,10 +111,11 @@ def find_run_dirs(root: Path) -> list[Path]:
             subdirs.clear()
         else:
             subdirs[:] = [d for d in subdirs if not d.startswith(".")]
-    return sorted(found, key=lambda p: _natural_key(p.relative_to(root)))
+    return sorted(found, key=lambda p: natural_key(p.relative_to(root)))
 
 
-def _natural_key(relative: Path) -> list:
+def natural_key(relative: Path) -> list:
+    """Sort key comparing digit-only path parts as numbers ("2" before "10")."""
     return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in relative.parts]
 
 

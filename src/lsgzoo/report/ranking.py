@@ -3,12 +3,18 @@
 The default metric is the runs' monitored metric (`monitor` in summary.json) and
 the default mode its `monitor_mode`; for the monitored metric a run's score is its
 `best_score` (the score of `checkpoints/best.ckpt`), for any other metric the
-final value in `metrics`.
+final value in `metrics`. Runs with equal scores are ordered by `TIE_BREAK`, never by folder order
+alone, and `ties` names them.
 """
 
-from lsgzoo.report.collect import RunRecord
+import math
+from pathlib import PurePosixPath
+
+from lsgzoo.report.collect import RunRecord, natural_key
 
 MODES = ("max", "min")
+TIE_BREAK = "higher tokens/s, then lower train s, then run name"
+SCORE_DIGITS = 12  # scores equal to this many significant digits tie (float noise is not a difference)
 
 
 def resolve_metric(records: list[RunRecord], metric: str | None = None,
@@ -48,14 +54,39 @@ def _known(completed: list[RunRecord]) -> str:
     return f" (metrics reported: {', '.join(names)})" if names else ""
 
 
+def tie_key(score: float) -> float:
+    """`score` rounded to SCORE_DIGITS significant digits: the value ties are judged on."""
+    return float(f"{score:.{SCORE_DIGITS}g}")
+
+
+def tie_break_key(record: RunRecord) -> tuple:
+    """TIE_BREAK as a sort key: higher train_tokens_per_s, lower train_time_s (unknown last), then the name."""
+    speed, time = record.train_tokens_per_s, record.train_time_s
+    return (-speed if speed is not None else math.inf, time if time is not None else math.inf,
+            natural_key(PurePosixPath(record.name)))
+
+
 def rank_runs(records: list[RunRecord], metric: str, mode: str) -> list[RunRecord]:
-    """Runs best first by `metric`; runs without a score (failed, or not reporting it) last, in input order."""
+    """Runs best first by `metric`, equal scores by TIE_BREAK; runs without a score (failed, or not
+    reporting it) last, in input order."""
     if metric is None:
         return sorted(records, key=lambda r: r.failed)
     scored = [r for r in records if r.value(metric) is not None]
     unscored = [r for r in records if r.value(metric) is None]
-    scored.sort(key=lambda r: r.value(metric), reverse=mode == "max")
+    sign = -1 if mode == "max" else 1
+    scored.sort(key=lambda r: (sign * tie_key(r.value(metric)), tie_break_key(r)))
     return scored + sorted(unscored, key=lambda r: r.failed)
+
+
+def ties(ranked: list[RunRecord], metric: str | None) -> list[tuple[float, list[RunRecord]]]:
+    """(score, runs) for every score that two or more of the ranked runs share, in rank order."""
+    if metric is None:
+        return []
+    groups: dict[float, list[RunRecord]] = {}
+    for record in ranked:
+        if record.value(metric) is not None:
+            groups.setdefault(tie_key(record.value(metric)), []).append(record)
+    return [(score, runs) for score, runs in groups.items() if len(runs) > 1]
 
 
 def best_run(records: list[RunRecord], metric: str, mode: str) -> RunRecord | None:

@@ -8,8 +8,10 @@ Files written to the report folder (default MULTIRUN_DIR/report):
   metric_vs_block_size.png     metric vs block_size, mean ± CI over seeds, one line per selector
   metric_vs_sparsity_factor.png  metric vs sparsity_factor, mean ± CI over seeds, one line per selector
   quality_vs_cost.png          metric vs throughput / training time / peak memory, one point per run
-  report.json                  metric, mode, best run, the groups and the list of files
-A plot is skipped when no run has data for it.
+  report.json                  metric, mode, best run, ties, the checkpoint note, the groups and the list of files
+A plot is skipped when no run has data for it. Runs with equal scores are ordered by
+`ranking.TIE_BREAK` and listed as tied. Checkpoints are kept during training by the monitored metric
+only, so when the ranking metric is another one, `checkpoint_note` says which checkpoint is exported.
 """
 
 import json
@@ -19,7 +21,7 @@ from pathlib import Path
 from lsgzoo.report.collect import DEFAULT_CHECKPOINT, RunRecord, collect_runs
 from lsgzoo.report.groups import groups_markdown, matrix_markdown, write_groups_csv, write_matrix_csv
 from lsgzoo.report.plots import plot_matrix, plot_metric_vs, plot_quality_vs_cost
-from lsgzoo.report.ranking import best_run, resolve_metric
+from lsgzoo.report.ranking import TIE_BREAK, best_run, resolve_metric
 from lsgzoo.report.stats import GroupedRuns, RunGroup, apply_baseline, group_runs
 from lsgzoo.report.table import SweepTable, failures_markdown, sweep_table, to_markdown, write_csv
 
@@ -53,6 +55,25 @@ class Report:
     def mode(self) -> str | None:
         return self.table.mode
 
+    @property
+    def checkpoint_note(self) -> str | None:
+        """Why the best run's exported checkpoint was not chosen by the ranking metric (None when it was)."""
+        best = self.best
+        if best is None or self.metric == best.monitor:
+            return None
+        source = ("the test of that checkpoint" if self.metric.startswith("test/")
+                  else "the run's last validation, not that checkpoint")
+        return (f"{best.name}'s exported checkpoint is its best by {best.monitor}, the metric its training "
+                f"monitored: checkpoints are kept for the monitored metric only, so none was chosen by "
+                f"{self.metric} (its value here comes from {source})")
+
+    def tied_with_best(self) -> list[RunRecord]:
+        """The other runs whose score equals the best run's."""
+        for _, runs in self.table.ties or []:
+            if self.best in runs:
+                return [run for run in runs if run is not self.best]
+        return []
+
     def printed(self) -> str:
         """What `lsgzoo report` prints: the seed groups, the matrix when there is one, the failed runs."""
         parts = [self.groups_markdown, self.matrix_markdown, failures_markdown(self.table)]
@@ -63,8 +84,12 @@ class Report:
         if self.best is None:
             return "no run completed with a score: nothing to pick (see the failed runs above)"
         settings = ", ".join(f"{key}={self.best.setting(key)}" for key in SWEPT_AXES + ("sparsity_type",))
-        return (f"best run by {self.metric} ({self.mode}): {self.best.name} = "
+        line = (f"best run by {self.metric} ({self.mode}): {self.best.name} = "
                 f"{self.best.value(self.metric):.4g} ({settings}) at {self.best.run_dir}")
+        tied = self.tied_with_best()
+        if tied:
+            line += f"; tied with {', '.join(run.name for run in tied)}, picked by {TIE_BREAK}"
+        return line
 
 
 def make_report(root, out=None, metric: str | None = None, mode: str | None = None,
@@ -123,6 +148,9 @@ def report_summary(report: Report) -> dict:
             "run": best.name, "run_dir": str(best.run_dir), "score": best.value(report.metric),
             "attention": best.attention, "overrides": best.overrides, "seed": best.seed,
             "checkpoint": best.best_checkpoint},
+        "tie_break": TIE_BREAK,
+        "ties": [{"score": score, "runs": [run.name for run in runs]} for score, runs in report.table.ties or []],
+        "checkpoint_note": report.checkpoint_note,
         "baseline": None if grouped is None or grouped.baseline is None else "=".join(map(str, grouped.baseline)),
         "groups": [] if grouped is None else [group_summary(group) for group in grouped.groups],
         "files": {name: path.name for name, path in report.files.items()},
@@ -163,6 +191,8 @@ def export_best(report: Report, out, overwrite: bool = False, exporter=None) -> 
         "Sweep": report.markdown,
         "Best run of the sweep": {"run": best.name, "metric": report.metric, "mode": report.mode,
                                   "score": best.value(report.metric), "overrides": best.overrides,
-                                  "seed": best.seed},
+                                  "seed": best.seed, "tied_with": [run.name for run in report.tied_with_best()],
+                                  "checkpoint": report.checkpoint_note or
+                                  f"{best.best_checkpoint or DEFAULT_CHECKPOINT}, the best by {report.metric}"},
     }
     return exporter(best.run_dir, Path(out), overwrite=overwrite, card_sections=sections)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lsgzoo.report.collect import TASK_KEY, RunRecord
-from lsgzoo.report.ranking import rank_runs
+from lsgzoo.report.ranking import TIE_BREAK, rank_runs, ties
 
 CORE_ATTENTION_KEYS = ("sparsity_type", "block_size", "sparse_block_size", "sparsity_factor", "num_global_tokens")
 COST_COLUMNS = (("tokens/s", "train_tokens_per_s"), ("train s", "train_time_s"), ("peak MB", "peak_memory_mb"),
@@ -27,7 +27,8 @@ class SweepTable:
     metric/mode: what the rows are ranked by (None when no run completed);
     failures: (run name, error) for every failed run, in table order;
     csv_columns: every column (all settings, metrics and costs), for the CSV;
-    constants: {header: value} of the settings and costs that are the same in every run.
+    constants: {header: value} of the settings and costs that are the same in every run;
+    ties: (score, runs) for every score several runs share, their order in `rows` set by TIE_BREAK.
     """
 
     columns: list[str]
@@ -37,6 +38,7 @@ class SweepTable:
     failures: list[tuple[str, str]]
     csv_columns: list[str] | None = None
     constants: dict | None = None
+    ties: list | None = None
 
 
 def varies(values) -> bool:
@@ -86,7 +88,7 @@ def sweep_table(records: list[RunRecord], metric: str | None, mode: str | None) 
     constants = {c: _the_known_value(rows, c) for c in [*settings, *(h for h, _ in COST_COLUMNS)]
                  if c not in shown and _the_known_value(rows, c) is not None}
     return SweepTable(columns=columns, rows=rows, metric=metric, mode=mode, failures=failures,
-                      csv_columns=csv_columns, constants=constants)
+                      csv_columns=csv_columns, constants=constants, ties=ties(ranked, metric))
 
 
 def _the_known_value(rows: list[dict], column: str):
@@ -110,8 +112,9 @@ def format_value(value) -> str:
 def to_markdown(table: SweepTable) -> str:
     """GitHub markdown: a header line naming the ranking, the table, then the failed runs with their errors."""
     if table.metric:
-        lines = [f"Ranked by `{table.metric}` ({'higher' if table.mode == 'max' else 'lower'} is better); "
-                 f"failed runs last.", ""]
+        lines = [f"Ranked by `{table.metric}` ({'higher' if table.mode == 'max' else 'lower'} is better), "
+                 f"equal scores by {TIE_BREAK}; failed runs last.", ""]
+        lines += [ties_line(table), ""] if table.ties else []
     else:
         lines = ["No run completed, so nothing is ranked.", ""]
     if table.constants:
@@ -127,6 +130,13 @@ def to_markdown(table: SweepTable) -> str:
     if table.failures:
         lines += ["", failures_markdown(table)]
     return "\n".join(lines) + "\n"
+
+
+def ties_line(table: SweepTable) -> str:
+    """"Tied at 1: `2`, `3`, `1`; ..." for the table's ties, runs in their ranked order ("" when none)."""
+    groups = [f"Tied at {format_value(score)}: " + ", ".join(f"`{run.name}`" for run in runs)
+              for score, runs in table.ties or []]
+    return "; ".join(groups) + "." if groups else ""
 
 
 def failures_markdown(table: SweepTable) -> str:

@@ -2,16 +2,57 @@
 
 import resource
 import time
+from pathlib import Path
 
 import lightning as L
 import torch
 
+CLEAR_REFS = Path("/proc/self/clear_refs")
+PROC_STATUS = Path("/proc/self/status")
+RESET_PEAK_RSS = "5"  # Linux: writing 5 to clear_refs resets VmHWM (the peak RSS) to the current RSS
+
 
 def peak_memory_mb(device: torch.device | None = None) -> float:
-    """Peak GPU memory allocated on CUDA, else this process's peak resident set size."""
+    """Peak GPU memory allocated on CUDA, else this process's lifetime peak resident set size."""
     if device is not None and device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+class PeakMemory:
+    """The peak memory of one job, even when several jobs run one after the other in one process.
+
+    `reset()` at the job's start: on CUDA it resets torch's allocator peak; on CPU it resets the
+    process's peak resident set size (Linux `/proc/self/clear_refs`), so the figure is the highest
+    RSS since the job began (what the process already held counts). Where the reset is refused the
+    figure falls back to the process-lifetime peak and `per_job` is False.
+    """
+
+    def __init__(self):
+        self.per_job = False
+
+    def reset(self) -> None:
+        if torch.cuda.is_available():
+            torch.cuda.reset_peak_memory_stats()
+        try:
+            CLEAR_REFS.write_text(RESET_PEAK_RSS)
+            self.per_job = True
+        except OSError:
+            self.per_job = False
+
+    def peak_mb(self, device: torch.device | None = None) -> float:
+        """Peak GPU memory allocated on CUDA, else the peak RSS (since `reset()` when `per_job`)."""
+        if self.per_job and (device is None or device.type != "cuda"):
+            return peak_rss_kib() / 1024
+        return peak_memory_mb(device)
+
+
+def peak_rss_kib() -> int:
+    """VmHWM of /proc/self/status: the peak resident set size in KiB since start or the last reset."""
+    for line in PROC_STATUS.read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise OSError(f"{PROC_STATUS} has no VmHWM line")
 
 
 class ThroughputMonitor(L.Callback):

@@ -3,9 +3,11 @@
 `register_schemas()` stores the structured schema that `conf/attention/*.yaml` extend, so a
 wrong type (`attention.block_size=abc`) fails at composition naming the key; a wrong key
 fails through Hydra's struct mode. `validate_config(cfg)` checks values (ranges, registered
-selector, data/model consistency) and raises `ConfigError` naming the key and the fix.
+selector, data/model consistency, metric names, the monitor against what the task logs, generation
+keys) and raises `ConfigError` naming the key and the fix, before any data is loaded or model built.
 """
 
+import difflib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,6 +92,9 @@ def validate_config(cfg) -> None:
            f"block multiples, so use {data.max_source_length + block - data.max_source_length % block}")
     _check(data.monitor_mode in ("min", "max"), "data.monitor_mode", "use min or max")
     _check(str(data.monitor).startswith("val/"), "data.monitor", "name a validation metric such as val/loss")
+    validate_metrics(data)
+    if data.task == "seq2seq":
+        validate_generation(data.generation)
     if cfg.model.name_or_path is None:
         _check(cfg.model.max_position_embeddings >= data.max_source_length, "model.max_position_embeddings",
                f"{cfg.model.max_position_embeddings} < data.max_source_length={data.max_source_length}; raise it")
@@ -105,3 +110,27 @@ def validate_config(cfg) -> None:
     _check(cfg.num_threads is None or (isinstance(cfg.num_threads, int) and cfg.num_threads >= 1), "num_threads",
            f"got {cfg.num_threads!r}; use null (torch's default) or a positive integer")
     _check(cfg.checkpoint.every_n_train_steps >= 1, "checkpoint.every_n_train_steps", "must be ≥ 1")
+
+
+def validate_metrics(data) -> None:
+    """data.metrics are registered names and data.monitor is a metric the task will log."""
+    from lsgzoo.training.metrics import METRICS, validation_metrics
+
+    names = list(data.metrics or [])
+    for name in names:
+        _check(name in METRICS, "data.metrics", f"{name!r} is unknown; choose from {', '.join(METRICS)}")
+    logged = validation_metrics(data.task, names)
+    _check(data.monitor in logged, "data.monitor",
+           f"{data.monitor!r} is not logged by a {data.task} run with data.metrics={names}; "
+           f"choose one of {', '.join(logged)}")
+
+
+def validate_generation(generation) -> None:
+    """Every data.generation key is a `transformers.GenerationConfig` setting (what `generate` accepts)."""
+    from transformers import GenerationConfig
+
+    known = sorted(key for key in GenerationConfig().to_dict() if not key.startswith("_"))
+    for key in generation or {}:
+        close = difflib.get_close_matches(str(key), known, n=3)
+        hint = f"did you mean {', '.join(close)}?" if close else "see transformers.GenerationConfig"
+        _check(key in known, "data.generation", f"{key!r} is not a generation setting; {hint}")

@@ -1,15 +1,46 @@
 """Lightning modules around an LSG-BART model.
 
 `Seq2SeqModule`: teacher-forced cross-entropy for training; validation/test also decode with
-`generate` and score the text with the configured metrics (ROUGE etc.). `ClassificationModule`:
+`generate` and score the text with the configured metrics (ROUGE etc.), each the mean over every
+example of every rank (`TextMetricMeans`). `ClassificationModule`:
 cross-entropy, accuracy and macro-F1 (torchmetrics). Both build their optimizer and schedule
 from an `optim` mapping (see conf/optim/).
 """
 
 import lightning as L
 import torch
+from torchmetrics import Metric
 
-from lsgzoo.training.metrics import compute_metrics
+from lsgzoo.training.metrics import CLASSIFICATION_OUTPUTS, metric_outputs, metric_sums
+
+
+class TextMetricMeans(Metric):
+    """Text metrics (names in `lsgzoo.training.metrics.METRICS`) as means over examples, exact under DDP.
+
+    The states are each output's sum of numerators and sum of weights (float64); torchmetrics reduces
+    them by sum across ranks before `compute()` divides, so every example counts once whichever rank
+    decoded it (no mean of per-rank means).
+    """
+
+    full_state_update = False
+
+    def __init__(self, names: list[str]):
+        super().__init__()
+        self.names = list(names)
+        self.outputs = metric_outputs(self.names)
+        for state in ("numerators", "weights"):
+            self.add_state(state, default=torch.zeros(len(self.outputs), dtype=torch.float64), dist_reduce_fx="sum")
+
+    def update(self, predictions: list[str], references: list[str]) -> None:
+        sums = metric_sums(self.names, predictions, references)
+        device = self.numerators.device
+        self.numerators += torch.tensor([sums[o][0] for o in self.outputs], dtype=torch.float64, device=device)
+        self.weights += torch.tensor([sums[o][1] for o in self.outputs], dtype=torch.float64, device=device)
+
+    def compute(self) -> dict:
+        """{output: mean} for every output that has a weight."""
+        return {output: self.numerators[i] / self.weights[i] for i, output in enumerate(self.outputs)
+                if self.weights[i] > 0}
 
 
 class LSGModule(L.LightningModule):
@@ -58,8 +89,8 @@ class Seq2SeqModule(LSGModule):
 
     def __init__(self, model, tokenizer, optim: dict, generation: dict, metrics: list[str]):
         super().__init__(model, tokenizer, optim)
-        self.generation, self.metric_names = dict(generation), list(metrics)
-        self.outputs: dict[str, list] = {}
+        self.generation = dict(generation)
+        self.text_metrics = torch.nn.ModuleDict({stage: TextMetricMeans(metrics) for stage in ("val", "test")})
 
     def evaluation_step(self, batch, stage: str):
         loss = self(batch).loss
@@ -67,17 +98,17 @@ class Seq2SeqModule(LSGModule):
         generated = self.model.generate(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
                                         **self.generation)
         predictions = self.tokenizer.batch_decode(generated, skip_special_tokens=True)
-        store = self.outputs.setdefault(stage, [])
-        store.extend(zip(predictions, batch["target"]))
+        self.text_metrics[stage].update(predictions, list(batch["target"]))
 
     def log_text_metrics(self, stage: str):
-        pairs = self.outputs.pop(stage, [])
-        if not pairs:
+        """Log the stage's metric means (already reduced across ranks) and reset them for the next epoch."""
+        metric = self.text_metrics[stage]
+        if metric.update_count == 0:
             return
-        predictions, references = (list(x) for x in zip(*pairs))
-        for name, value in compute_metrics(self.metric_names, predictions, references).items():
-            self.log(f"{stage}/{name}", float(value), prog_bar=name in ("answer_accuracy", "rougeLsum"),
-                     sync_dist=True)
+        values = metric.compute()
+        metric.reset()
+        for name, value in values.items():
+            self.log(f"{stage}/{name}", float(value), prog_bar=name in ("answer_accuracy", "rougeLsum"))
 
     def on_validation_epoch_end(self):
         self.log_text_metrics("val")
@@ -104,7 +135,7 @@ class ClassificationModule(LSGModule):
         out = self(batch)
         self.log(f"{stage}/loss", out.loss, prog_bar=True, batch_size=len(batch["input_ids"]), sync_dist=True)
         predictions = out.logits.argmax(-1)
-        for name in ("accuracy", "macro_f1"):
+        for name in CLASSIFICATION_OUTPUTS:
             metric = self.metrics[f"{stage}_{name}"]
             metric.update(predictions, batch["labels"])
             self.log(f"{stage}/{name}", metric, on_step=False, on_epoch=True, prog_bar=name == "accuracy")

@@ -1,50 +1,88 @@
 """One training run: data → tokenizer → model → Lightning fit/test → summary.json.
 
-Everything lands in the run dir (layout in `lsgzoo.training.rundir`).
+Everything lands in the run dir (layout in `lsgzoo.training.rundir`). Every outcome leaves a
+record: summary.json says "completed", or "failed" with the error and its full traceback, whatever
+failed (the config, the data, training, the test, the summary itself); W&B runs are closed with
+exit code 1 on failure, so the next job of a sequential sweep starts a run of its own.
 """
 
+import os
 import time
 import traceback
 from pathlib import Path
 
-from lsgzoo.training.config import attention_settings, validate_config
+from lsgzoo.training.config import ConfigError, attention_settings, validate_config
 from lsgzoo.training.rundir import CHECKPOINT_DIR, METRICS_DIR, MODEL_CONFIG_DIR, write_summary
+
+SUMMARY_KEYS = {"task": "data.task", "data": "data.name", "monitor": "data.monitor",
+                "monitor_mode": "data.monitor_mode", "seed": "seed", "run_name": "run_name"}
+
+
+class ResumeCheckpointMissing(ConfigError, FileNotFoundError):
+    """resume=true names a run dir without checkpoints/last.ckpt (a user error, reported as one line)."""
 
 
 def run_training(cfg, run_dir, overrides: list[str] | None = None) -> float:
-    """Train and evaluate as `cfg` says, writing everything under `run_dir`; returns the best monitored score.
+    """Validate `cfg`, train and evaluate as it says, writing everything under `run_dir`; returns the best score.
 
-    On any exception a summary with status "failed" is written before re-raising.
+    On any exception, a config error included, summary.json gets status "failed", the error and its
+    traceback before the exception is re-raised.
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    validate_config(cfg)
-    base = {"status": "running", "error": None, "task": cfg.data.task, "data": cfg.data.name,
-            "monitor": cfg.data.monitor, "monitor_mode": cfg.data.monitor_mode,
-            "attention": attention_settings(cfg), "overrides": list(overrides or []), "seed": cfg.seed,
-            "run_name": cfg.run_name}
+    summary = initial_summary(cfg, overrides)
     try:
-        return _train(cfg, run_dir, base)
+        validate_config(cfg)
+        return _train(cfg, run_dir, summary)
     except BaseException as error:
-        write_summary(run_dir, {**base, "status": "failed", "error": f"{type(error).__name__}: {error}",
-                                "traceback": traceback.format_exc(limit=20)})
+        write_summary(run_dir, failed_summary(summary, error))
         raise
+
+
+def initial_summary(cfg, overrides: list[str] | None) -> dict:
+    """The summary fields known before anything runs, read leniently (the config itself may be what is wrong)."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    summary = {"status": "running", "error": None, "overrides": list(overrides or [])}
+    for field, key in SUMMARY_KEYS.items():
+        try:
+            summary[field] = OmegaConf.select(cfg, key, default=None)
+        except OmegaConfBaseException:
+            summary[field] = None
+    try:
+        summary["attention"] = attention_settings(cfg)
+    except (KeyError, AttributeError, OmegaConfBaseException):
+        summary["attention"] = {}
+    return summary
+
+
+def failed_summary(summary: dict, error: BaseException) -> dict:
+    """`summary` marked failed, with the error's one-line text and its full traceback."""
+    return {**summary, "status": "failed", "error": f"{type(error).__name__}: {error}",
+            "traceback": "".join(traceback.format_exception(error))}
+
+
+def relative_to_run_dir(path, run_dir: Path) -> str:
+    """`path` relative to the run dir, with symlinks and relative forms resolved on both sides."""
+    return Path(os.path.relpath(os.path.realpath(path), os.path.realpath(run_dir))).as_posix()
 
 
 def _train(cfg, run_dir: Path, summary: dict) -> float:
     import lightning as L
     from hydra.utils import instantiate
-    from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
     from omegaconf import OmegaConf
 
     from lsgzoo.data.datamodule import TextDataModule
     from lsgzoo.training.builders import build_model, build_tokenizer
+    from lsgzoo.training.callbacks import PeakMemory
     from lsgzoo.training.module import ClassificationModule, Seq2SeqModule
-    from lsgzoo.training.callbacks import ThroughputMonitor, peak_memory_mb
 
+    peak_memory = PeakMemory()
+    peak_memory.reset()
     resume_path = run_dir / CHECKPOINT_DIR / "last.ckpt"
     if cfg.resume and not resume_path.exists():
-        raise FileNotFoundError(f"resume=true but {resume_path} does not exist; pass hydra.run.dir=<the run dir "
+        raise ResumeCheckpointMissing(f"resume=true but {resume_path} does not exist; pass hydra.run.dir=<the run dir "
                                 "to resume> (the one holding checkpoints/last.ckpt)")
     if cfg.num_threads:
         import torch
@@ -75,7 +113,26 @@ def _train(cfg, run_dir: Path, summary: dict) -> float:
     resolved = OmegaConf.to_container(cfg, resolve=True)
     run_info = {"config": resolved, "attention": summary["attention"], "num_parameters": num_parameters,
                 "length_statistics": data.statistics}
+    summary["num_parameters"] = num_parameters
     loggers = _loggers(cfg, run_dir, run_info)
+    try:
+        best_score = _fit_and_test(cfg, run_dir, summary, module, data, loggers, peak_memory)
+    except BaseException:
+        _finish_wandb(loggers, exit_code=1)
+        raise
+    _finish_wandb(loggers, exit_code=0)
+    return best_score
+
+
+def _fit_and_test(cfg, run_dir: Path, summary: dict, module, data, loggers, peak_memory) -> float:
+    """Fit, test the best checkpoint, and write the completed summary (global rank 0); returns the best score."""
+    import lightning as L
+    from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+    from omegaconf import OmegaConf
+
+    from lsgzoo.training.callbacks import ThroughputMonitor
+
+    resume_path = run_dir / CHECKPOINT_DIR / "last.ckpt"
     throughput = ThroughputMonitor()
     checkpoints = run_dir / CHECKPOINT_DIR
     best = ModelCheckpoint(dirpath=checkpoints, filename="best", monitor=cfg.data.monitor, mode=cfg.data.monitor_mode,
@@ -94,17 +151,17 @@ def _train(cfg, run_dir: Path, summary: dict) -> float:
         tested = trainer.test(module, datamodule=data, ckpt_path=best.best_model_path, verbose=False)
         metrics.update({k: float(v) for k, v in (tested[0] if tested else {}).items()})
     best_score = float(best.best_model_score) if best.best_model_score is not None else float("nan")
-    summary.update(status="completed", best_score=best_score, metrics=metrics, num_parameters=num_parameters,
+    summary.update(status="completed", best_score=best_score, metrics=metrics,
                    train_tokens_per_s=throughput.tokens_per_s, train_time_s=throughput.train_time_s,
-                   wall_time_s=time.perf_counter() - started, peak_memory_mb=peak_memory_mb(module.device),
+                   wall_time_s=time.perf_counter() - started, peak_memory_mb=peak_memory.peak_mb(module.device),
+                   peak_memory_scope="job" if peak_memory.per_job else "process",
                    global_step=trainer.global_step, train_batches=throughput.batches,
                    world_size=trainer.world_size,
-                   best_checkpoint=str(Path(best.best_model_path).relative_to(run_dir)) if best.best_model_path
+                   best_checkpoint=relative_to_run_dir(best.best_model_path, run_dir) if best.best_model_path
                    else None, length_statistics=data.statistics)
     if trainer.is_global_zero:
         write_summary(run_dir, summary)
         _log_summary(loggers, summary)
-    _finish_wandb(loggers)
     return best_score
 
 
@@ -131,13 +188,14 @@ def _loggers(cfg, run_dir: Path, run_info: dict) -> list:
     return loggers
 
 
-def _finish_wandb(loggers) -> None:
-    """Close the W&B run so its offline file is complete (several runs may share one process)."""
+def _finish_wandb(loggers, exit_code: int) -> None:
+    """Close the W&B run with `exit_code` (1: failed), so its offline file is complete and the next run in
+    this process (a sequential sweep, a notebook) starts a W&B run of its own instead of reusing this one."""
     from lightning.pytorch.loggers import WandbLogger
 
     for logger in loggers:
         if isinstance(logger, WandbLogger) and logger._experiment is not None:
-            logger.experiment.finish()
+            logger.experiment.finish(exit_code=exit_code)
 
 
 def _log_summary(loggers, summary: dict) -> None:

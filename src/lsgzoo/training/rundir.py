@@ -4,15 +4,18 @@ Layout: tokenizer/, model/config.json (the LSG-BART config), checkpoints/best.ck
 (Lightning checkpoints: `state_dict` keys are the model's with a "model." prefix),
 metrics/version_N/{metrics.csv, hparams.yaml} (CSV logger; N counts resumes), wandb/ (offline W&B run), summary.json.
 
-summary.json (written on success and, with status "failed", on an exception): status, error,
+summary.json (written on success and, with status "failed" plus the error's traceback, on any exception, by
+the process of global rank 0 only): status, error,
 task, data, monitor, monitor_mode, best_score, metrics {name: float}, attention {key: value},
-overrides, seed, num_parameters, train_tokens_per_s, peak_memory_mb, train_time_s, global_step,
+overrides, seed, num_parameters, train_tokens_per_s, peak_memory_mb (this job's peak),
+peak_memory_scope ("job", or "process" where the peak could not be reset), train_time_s, global_step,
 train_batches (this process's training batches; fewer than global_step after a resume), world_size,
 best_checkpoint (relative to the run dir), length_statistics.
 """
 
 import json
 import os
+import sys
 from pathlib import Path
 
 CHECKPOINT_DIR = "checkpoints"
@@ -22,11 +25,31 @@ TOKENIZER_DIR = "tokenizer"
 SUMMARY_FILE = "summary.json"
 
 
-def write_summary(run_dir: Path, summary: dict) -> Path:
-    """Write summary.json atomically (a temp file renamed into place)."""
+RANK_VARIABLES = ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK")
+
+
+def is_global_rank_zero() -> bool:
+    """True unless the launcher's environment or Lightning (when loaded) says this process has another rank."""
+    if any(os.environ.get(name, "0") not in ("", "0") for name in RANK_VARIABLES):
+        return False
+    rank_zero = sys.modules.get("lightning.fabric.utilities.rank_zero")
+    return rank_zero is None or getattr(rank_zero.rank_zero_only, "rank", 0) == 0
+
+
+def write_summary(run_dir: Path, summary: dict) -> Path | None:
+    """Write summary.json atomically from global rank 0 (None elsewhere).
+
+    The text goes to a temp file named after this process in the same folder, is fsynced, then
+    renamed over summary.json, so a reader sees the old file or the whole new one, never a torn one.
+    """
+    if not is_global_rank_zero():
+        return None
     path = Path(run_dir) / SUMMARY_FILE
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(summary, indent=2, default=_plain))
+    tmp = path.with_name(f".{SUMMARY_FILE}.{os.getpid()}.tmp")
+    with open(tmp, "w") as handle:
+        handle.write(json.dumps(summary, indent=2, default=_plain))
+        handle.flush()
+        os.fsync(handle.fileno())
     os.replace(tmp, path)
     return path
 
