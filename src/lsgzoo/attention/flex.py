@@ -46,12 +46,23 @@ TILE = 128  # FlexAttention's default tile (rows of queries × rows of keys per 
 
 
 def flex_available(query, dropout: float) -> bool:
-    """FlexAttention can run this layer: present in torch, no attention dropout, and a backward
-    exists where one is needed (none on CPU)."""
+    """FlexAttention can run this layer: present in torch, no attention dropout, a compiler for the
+    device (Triton off the CPU), and a backward where one is needed (none on CPU)."""
     if flex_attention is None or dropout != 0.0 or query.device.type not in ("cuda", "cpu", "xpu"):
         return False
-    needs_grad = torch.is_grad_enabled() and query.requires_grad
-    return not (query.device.type == "cpu" and needs_grad)
+    if query.device.type == "cpu":
+        return not (torch.is_grad_enabled() and query.requires_grad)
+    return triton_available()
+
+
+@functools.cache
+def triton_available() -> bool:
+    """Triton is importable (torch.compile's GPU code generator)."""
+    try:
+        from torch.utils._triton import has_triton
+    except ImportError:
+        return False
+    return has_triton()
 
 
 def compile_enabled(device: torch.device) -> bool:
