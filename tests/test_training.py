@@ -147,6 +147,29 @@ def test_resume_after_kill_continues_from_the_saved_step(tmp_path):
     assert versions == ["version_0", "version_1"], "the killed run's metrics are kept beside the resumed run's"
 
 
+def test_resume_reuses_the_runs_config_and_continues_its_wandb_run(tmp_path):
+    """Resumed with only resume=true (as from the shell): the run stays norm; an experiment change is refused."""
+    from lsgzoo.training.config import ConfigError
+
+    run_dir = tmp_path / "run"
+    train_in_process(run_dir, ["attention.sparsity_type=norm", "trainer.max_steps=2", "test_after_training=false"])
+    result = subprocess.run([sys.executable, "-m", "lsgzoo.train", f"hydra.run.dir={run_dir}", "resume=true",
+                             "trainer.max_steps=4"], capture_output=True, text=True, env=env_for_subprocess())
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = read_summary(run_dir)
+    assert summary["status"] == "completed" and summary["global_step"] == 4
+    assert summary["attention"]["sparsity_type"] == "norm" and summary["train_batches"] == 2
+    assert "attention.sparsity_type=norm" in summary["overrides"]
+    assert "sparsity_type: norm" in (run_dir / ".hydra" / "config.yaml").read_text()
+    runs = [read_offline_run(path) for path in sorted((run_dir / "wandb").glob("offline-run-*"))]
+    assert len(runs) == 2 and runs[0]["run"]["run_id"] == runs[1]["run"]["run_id"]
+    assert runs[1]["config"]["attention"]["sparsity_type"] == "norm"
+
+    with pytest.raises(ConfigError, match="attention.sparsity_type: 'norm' → 'pooling'"):
+        train_in_process(run_dir, ["resume=true", "attention.sparsity_type=pooling", "trainer.max_steps=6"])
+    assert read_summary(run_dir)["global_step"] == 4, "a refused resume leaves the run as it was"
+
+
 def test_resume_without_a_checkpoint_fails_clearly(tmp_path):
     with pytest.raises(FileNotFoundError, match="resume=true"):
         train_in_process(tmp_path, ["resume=true", "logger=csv"])
