@@ -151,7 +151,7 @@ def _set_aside_damaged(last: Path, problem: str) -> None:
 def check_run_dir_writable(run_dir) -> None:
     """Write, fsync and delete a 1 MiB probe in `run_dir`/checkpoints; raise RunDirError if that fails."""
     directory = Path(run_dir) / "checkpoints"
-    probe = directory / ".write-probe"
+    probe = directory / f".write-probe-{os.getpid()}"
     try:
         directory.mkdir(parents=True, exist_ok=True)
         with open(probe, "wb") as handle:

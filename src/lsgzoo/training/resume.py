@@ -58,7 +58,8 @@ def settle_run_config(cfg, run_dir, overrides: list[str] | None):
     run_dir, overrides = Path(run_dir), list(overrides or [])
     record = read_run_record(run_dir)
     if not cfg.resume:
-        write_run_record(run_dir, OmegaConf.to_container(cfg, resolve=True), overrides, secrets.token_hex(4))
+        if _first_process():
+            write_run_record(run_dir, OmegaConf.to_container(cfg, resolve=True), overrides, secrets.token_hex(4))
         return cfg, overrides
     if record is None:
         print(f"lsgzoo: {run_dir / RUN_RECORD} is missing (a run started before lsgzoo recorded its config); "
@@ -74,10 +75,15 @@ def settle_run_config(cfg, run_dir, overrides: list[str] | None):
     settled = OmegaConf.create(record["config"])
     for key in BUDGET_KEYS:
         OmegaConf.update(settled, key, requested.get(key), force_add=True)
-    config = OmegaConf.to_container(settled)
-    write_run_record(run_dir, config, merged, record["wandb_run_id"])
-    _rewrite_hydra_files(run_dir, settled, merged)
+    if _first_process():
+        write_run_record(run_dir, OmegaConf.to_container(settled), merged, record["wandb_run_id"])
+        _rewrite_hydra_files(run_dir, settled, merged)
     return settled, merged
+
+
+def _first_process() -> bool:
+    """False in the extra processes of a distributed run (Lightning re-launches the command once per rank)."""
+    return all(int(os.environ.get(name, 0)) == 0 for name in ("RANK", "LOCAL_RANK", "NODE_RANK"))
 
 
 def merge_overrides(old: list[str], new: list[str]) -> list[str]:
