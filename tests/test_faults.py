@@ -62,6 +62,8 @@ def loss_curve(run_dir: Path) -> dict[int, float]:
     curve = {}
     versions = sorted((run_dir / "metrics").glob("version_*"), key=lambda path: int(path.name.split("_")[1]))
     for version in versions:
+        if not (version / "metrics.csv").exists():  # a resume with nothing left to train logs no row
+            continue
         with open(version / "metrics.csv") as handle:
             curve.update({int(row["step"]): float(row["train/loss"]) for row in csv.DictReader(handle)
                           if row.get("train/loss")})
@@ -197,3 +199,6 @@ def unwritable_dir(tmp_path):
 def test_an_unwritable_run_dir_fails_at_start(unwritable_dir):
     with pytest.raises(RunDirError, match="is not writable"):
         train(unwritable_dir, [])
+    shell = subprocess.run([sys.executable, "-m", "lsgzoo.train", f"hydra.run.dir={unwritable_dir}"],
+                           capture_output=True, text=True, env=env_for_subprocess())
+    assert shell.returncode != 0 and "is not writable" in shell.stderr, shell.stderr[-2000:]

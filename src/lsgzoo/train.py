@@ -9,8 +9,11 @@ Examples:
 Heavy libraries (Lightning, transformers) load only once a run starts.
 """
 
+import sys
+
 import hydra
 
+from lsgzoo.training.checkpoints import RunDirError, check_run_dir_writable
 from lsgzoo.training.config import CONFIG_DIR, register_schemas
 
 register_schemas()
@@ -31,5 +34,22 @@ def main(cfg) -> float:
     return run_training(cfg, hydra_cfg.runtime.output_dir, list(hydra_cfg.overrides.task))
 
 
+def fail_early_on_an_unwritable_run_dir(argv: list[str]) -> None:
+    """Exit with a clear message when `hydra.run.dir=` names a dir this process cannot write.
+
+    Hydra opens its log file there before any lsgzoo code runs, and only says "Unable to configure
+    handler 'file'"; the run itself checks again (`lsgzoo.training.checkpoints.check_run_dir_writable`).
+    """
+    if "-m" in argv or "--multirun" in argv:
+        return
+    for argument in argv:
+        if argument.startswith("hydra.run.dir="):
+            try:
+                check_run_dir_writable(argument.split("=", 1)[1])
+            except RunDirError as error:
+                sys.exit(f"lsgzoo: {error}")
+
+
 if __name__ == "__main__":
+    fail_early_on_an_unwritable_run_dir(sys.argv[1:])
     main()
