@@ -32,6 +32,22 @@ OUT = ROOT / "experiments" / "results" / "fault_injection"
 SMALL = [override for override in EXACT if not override.startswith("trainer.max_steps")] + ["trainer.max_steps=4"]
 
 
+NOTES = [
+    "- *from step*: the global step of the checkpoint the continuation started from (0: no checkpoint had been "
+    "written, the run started over). A timed kill at step 10 hit the finished run during its teardown.",
+    "- *full loss curve* False: the row of the checkpoint's own step is missing, because the kill fell between "
+    "writing that checkpoint and logging the row (`after-rename` right after an end-of-step save); every logged "
+    "value is still equal to the reference and the weights are bit-identical. README 'Resume is exact' states it.",
+    "- Disk full is real: the run dir is a tmpfs of 512 KiB (the 1 MiB start-up probe hits ENOSPC) or 4 MiB (less "
+    "than four checkpoints of this model) mounted in a private mount namespace (`unshare -m`). The CI test "
+    "simulates it (free space reported as 1 MiB; `torch.save` raising ENOSPC mid-write).",
+    "- Unwritable: `chattr +i` on an existing run dir (root ignores mode bits); both `python -m lsgzoo.train` and "
+    "`run_training` must fail before training with 'is not writable'.",
+    "- Multirun: `optim.scheduler=no_such_schedule` makes job 1 raise inside `trainer.fit`; the other jobs must "
+    "complete and `lsgzoo report` must list job 1 as failed with its error.",
+]
+
+
 def environment() -> dict:
     return {**os.environ, "WANDB_SILENT": "true", "PYTHONUNBUFFERED": "1",
             "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
@@ -50,8 +66,9 @@ def train_command(run_dir: Path, overrides: list[str]) -> list[str]:
 
 
 def last_error(result: subprocess.CompletedProcess) -> str:
-    """The last line of stderr naming an error (the exception a failed run ended with)."""
-    return next((line for line in reversed(result.stderr.splitlines()) if "Error" in line), "")[-400:]
+    """The last line of stderr naming an error (the exception a failed run ended with, or lsgzoo's exit message)."""
+    lines = reversed(result.stderr.splitlines())
+    return next((line for line in lines if "Error" in line or line.startswith("lsgzoo:")), "")[-400:]
 
 
 def checkpoint_step(run_dir: Path) -> int | None:
@@ -180,7 +197,8 @@ def damaged_trial(reference: Path, work: Path, how: str, both: bool) -> dict:
     else:
         ok = result.returncode == 0 and "previous good checkpoint" in result.stderr
         outcome = "fell back to last.prev.ckpt with a message, run completed" if ok else "FAILED"
-    return {"trial": f"{how} {' and '.join(names)}", "rc": result.returncode, "error": last_error(result), "outcome": outcome}
+    return {"trial": f"{how} {' and '.join(names)}", "rc": result.returncode, "error": last_error(result),
+            "outcome": outcome}
 
 
 def write_results(results: dict) -> None:
@@ -188,7 +206,8 @@ def write_results(results: dict) -> None:
     (OUT / "results.json").write_text(json.dumps(results, indent=2))
     lines = ["# Fault-injection campaign", "", f"Command: `{results['command']}`  ", f"Finished: {results['date']}",
              "", "## SIGKILL trials (exact resume)", "",
-             "| # | trial | resumed how | from step | fell back | outcome | full loss curve |", "|---|---|---|---|---|---|---|"]
+             "| # | trial | resumed how | from step | fell back | outcome | full loss curve |",
+             "|---|---|---|---|---|---|---|"]
     for number, trial in enumerate(results["kills"], 1):
         lines.append(f"| {number} | {trial['trial']} | {trial.get('how', '')} | {trial.get('resumed_from_step', '')} "
                      f"| {trial.get('fell_back', '')} | {trial['outcome']} | {trial.get('loss_curve_complete', '')} |")
@@ -200,6 +219,7 @@ def write_results(results: dict) -> None:
     for trial in results["other"]:
         details = {key: value for key, value in trial.items() if key not in ("trial", "outcome", "report")}
         lines.append(f"| {trial['trial']} | {trial['outcome']} | `{json.dumps(details)[:400]}` |")
+    lines += ["", "## Notes", "", *NOTES]
     (OUT / "results.md").write_text("\n".join(lines) + "\n")
 
 

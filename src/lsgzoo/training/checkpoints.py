@@ -40,7 +40,7 @@ class RunDirError(OSError):
 
 
 def save_atomically(checkpoint: dict, path) -> None:
-    """torch.save `checkpoint` to `path` via a fsynced `.partial` file; the old `last.ckpt` stays as `last.prev.ckpt`."""
+    """torch.save `checkpoint` to `path` via a fsynced `.partial` file; the old last.ckpt stays as last.prev.ckpt."""
     import torch
 
     path = Path(path)
