@@ -9,8 +9,9 @@ Examples:
 Heavy libraries (Lightning, transformers) load only once a run starts.
 
 A user error (`ConfigError`: a bad config value, resume=true without a checkpoint) prints one line,
-`lsgzoo.train: error: ...`, and exits with status 2 (in a multirun, at the failing job); its traceback
-is kept in the run dir's summary.json. Any other failure keeps Hydra's report and status 1.
+`lsgzoo.train: error: ...`, and exits with status 2; its traceback is kept in the run dir's summary.json.
+In a multirun the failing job is recorded and the other jobs still run (Hydra reports the error at the
+end, status 1), as for any other failure.
 """
 
 import sys
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import hydra
 
+from lsgzoo.training.checkpoints import RunDirError, check_run_dir_writable
 from lsgzoo.training.config import CONFIG_DIR, ConfigError, register_schemas
 
 USER_ERROR_STATUS = 2
@@ -41,6 +43,8 @@ def main(cfg) -> float:
     try:
         return run_training(cfg, run_dir, list(hydra_cfg.overrides.task))
     except ConfigError as error:
+        if hydra_cfg.mode == RunMode.MULTIRUN:
+            raise  # the job is recorded as failed; Hydra runs the sweep's other jobs
         exit_on_user_error(error, Path(run_dir))
 
 
@@ -52,5 +56,22 @@ def exit_on_user_error(error: ConfigError, run_dir: Path) -> None:
     raise SystemExit(USER_ERROR_STATUS)
 
 
+def fail_early_on_an_unwritable_run_dir(argv: list[str]) -> None:
+    """Exit with a clear message when `hydra.run.dir=` names a dir this process cannot write.
+
+    Hydra opens its log file there before any lsgzoo code runs, and only says "Unable to configure
+    handler 'file'"; the run itself checks again (`lsgzoo.training.checkpoints.check_run_dir_writable`).
+    """
+    if "-m" in argv or "--multirun" in argv:
+        return
+    for argument in argv:
+        if argument.startswith("hydra.run.dir="):
+            try:
+                check_run_dir_writable(argument.split("=", 1)[1])
+            except RunDirError as error:
+                sys.exit(f"lsgzoo: {error}")
+
+
 if __name__ == "__main__":
+    fail_early_on_an_unwritable_run_dir(sys.argv[1:])
     main()

@@ -3,13 +3,18 @@
 Batches: input_ids / attention_mask (n, t) with t a multiple of `pad_to_multiple_of` (the
 LSG block size, so no sequence needs extra padding inside the model), and `labels`
 (n, s) padded with -100 (seq2seq) or (n,) class ids (classification).
+
+The training order is a function of (seed, epoch) alone (`EpochShuffleSampler`), and the module's
+`state_dict` records how far into its epoch training got, so a run resumed from a mid-epoch
+checkpoint trains on exactly the batches the uninterrupted run would have (single process).
 """
 
 import math
 
 import lightning as L
+import numpy as np
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Sampler
 
 TASKS = ("seq2seq", "classification")
 
@@ -28,12 +33,39 @@ def length_statistics(lengths: list[int], max_length: int) -> dict:
             "truncated_fraction": sum(n > max_length for n in ordered) / len(ordered)}
 
 
+class EpochShuffleSampler(Sampler[int]):
+    """A permutation of `size` indices drawn from (seed, epoch) only, never from the global random state.
+
+    Lightning calls `set_epoch` at each epoch start. `resume_at(epoch, skip)` makes the next pass
+    continue that epoch's order after its first `skip` indices (the ones an interrupted run consumed).
+    """
+
+    def __init__(self, size: int, seed: int):
+        self.size, self.seed, self.epoch = size, seed, 0
+        self._skip = 0
+
+    def __len__(self) -> int:
+        return self.size
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def resume_at(self, epoch: int, skip: int) -> None:
+        self.epoch, self._skip = epoch, skip
+
+    def __iter__(self):
+        seeds = np.random.SeedSequence([self.seed % 2**63, self.epoch])
+        order = np.random.default_rng(seeds).permutation(self.size)
+        start, self._skip = self._skip, 0
+        return iter(order[start:].tolist())
+
+
 class TextDataModule(L.LightningDataModule):
     """source: object with `load()` → DatasetDict (see `lsgzoo.data.sources`); tokenizer: a fast tokenizer."""
 
     def __init__(self, source, tokenizer, task: str = "seq2seq", batch_size: int = 8, eval_batch_size: int | None = None,
                  max_source_length: int = 4096, max_target_length: int = 256, pad_to_multiple_of: int = 1,
-                 num_workers: int = 0, datasets=None):
+                 num_workers: int = 0, datasets=None, seed: int = 0):
         super().__init__()
         if task not in TASKS:
             raise ValueError(f"task={task!r} is unknown; choose one of {', '.join(TASKS)}")
@@ -46,8 +78,11 @@ class TextDataModule(L.LightningDataModule):
         self.max_source_length, self.max_target_length = max_source_length, max_target_length
         self.pad_to_multiple_of, self.num_workers = pad_to_multiple_of, num_workers
         self.raw = datasets
+        self.seed = seed
         self.splits: dict = {}
         self.statistics: dict = {}
+        self._train_sampler: EpochShuffleSampler | None = None
+        self._resume_position: tuple[int, int] | None = None
 
     def setup(self, stage: str | None = None):
         if self.splits:
@@ -101,14 +136,41 @@ class TextDataModule(L.LightningDataModule):
         return batch
 
     def loader(self, split: str, shuffle: bool) -> DataLoader:
+        """A loader over one split; its own generator keeps loader start-up off the global random state."""
         if split not in self.splits:
             raise ValueError(f"the data has no {split!r} split")
+        sampler = EpochShuffleSampler(len(self.splits[split]), self.seed) if shuffle else None
         return DataLoader(self.splits[split], batch_size=self.batch_size if shuffle else self.eval_batch_size,
-                          shuffle=shuffle, collate_fn=self.collate, num_workers=self.num_workers,
-                          persistent_workers=self.num_workers > 0)
+                          sampler=sampler, collate_fn=self.collate, num_workers=self.num_workers,
+                          persistent_workers=self.num_workers > 0,
+                          generator=torch.Generator().manual_seed(self.seed % 2**63))
 
     def train_dataloader(self):
-        return self.loader("train", shuffle=True)
+        loader = self.loader("train", shuffle=True)
+        self._train_sampler = loader.sampler
+        if self._resume_position is not None and self._single_process():
+            epoch, batches_done = self._resume_position
+            if batches_done >= len(loader):
+                epoch, batches_done = epoch + 1, 0
+            self._train_sampler.resume_at(epoch, batches_done * self.batch_size)
+        self._resume_position = None
+        return loader
+
+    def _single_process(self) -> bool:
+        """Skipping consumed batches is exact only without a distributed sampler wrapped around ours."""
+        return self.trainer is None or self.trainer.world_size == 1
+
+    def state_dict(self) -> dict:
+        """The training epoch and how many of its batches the model has trained on (saved in checkpoints)."""
+        if self._train_sampler is None or self.trainer is None:
+            return {}
+        batches_done = self.trainer.fit_loop.epoch_loop.batch_progress.current.processed
+        return {"train_epoch": self._train_sampler.epoch, "train_batches_done": batches_done}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Remember where to continue; `train_dataloader` applies it once."""
+        if "train_epoch" in state:
+            self._resume_position = (int(state["train_epoch"]), int(state["train_batches_done"]))
 
     def val_dataloader(self):
         return self.loader("validation", shuffle=False)

@@ -11,7 +11,9 @@ import time
 import traceback
 from pathlib import Path
 
+from lsgzoo.training.checkpoints import LAST, PREVIOUS_LAST, check_run_dir_writable
 from lsgzoo.training.config import ConfigError, attention_settings, validate_config
+from lsgzoo.training.resume import settle_run_config
 from lsgzoo.training.rundir import CHECKPOINT_DIR, METRICS_DIR, MODEL_CONFIG_DIR, write_summary
 
 SUMMARY_KEYS = {"task": "data.task", "data": "data.name", "monitor": "data.monitor",
@@ -26,10 +28,14 @@ def run_training(cfg, run_dir, overrides: list[str] | None = None) -> float:
     """Validate `cfg`, train and evaluate as it says, writing everything under `run_dir`; returns the best score.
 
     On any exception, a config error included, summary.json gets status "failed", the error and its
-    traceback before the exception is re-raised.
+    traceback before the exception is re-raised. With resume=true the run's saved config is used
+    (`lsgzoo.training.resume`); a resume override that would change the experiment is refused before
+    anything is written, so the run's own record stays as it was.
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    check_run_dir_writable(run_dir)
+    cfg, overrides = settle_run_config(cfg, run_dir, overrides)
     summary = initial_summary(cfg, overrides)
     try:
         validate_config(cfg)
@@ -77,13 +83,15 @@ def _train(cfg, run_dir: Path, summary: dict) -> float:
     from lsgzoo.training.builders import build_model, build_tokenizer
     from lsgzoo.training.callbacks import PeakMemory
     from lsgzoo.training.module import ClassificationModule, Seq2SeqModule
+    from lsgzoo.training.checkpoints import check_free_space, resume_checkpoint
 
     peak_memory = PeakMemory()
     peak_memory.reset()
-    resume_path = run_dir / CHECKPOINT_DIR / "last.ckpt"
-    if cfg.resume and not resume_path.exists():
-        raise ResumeCheckpointMissing(f"resume=true but {resume_path} does not exist; pass hydra.run.dir=<the run dir "
-                                "to resume> (the one holding checkpoints/last.ckpt)")
+    checkpoints = run_dir / CHECKPOINT_DIR
+    if cfg.resume and not (checkpoints / LAST).exists() and not (checkpoints / PREVIOUS_LAST).exists():
+        raise ResumeCheckpointMissing(f"resume=true but {checkpoints / LAST} does not exist; pass "
+                                      "hydra.run.dir=<the run dir to resume> (the one holding checkpoints/last.ckpt)")
+    resume_path = resume_checkpoint(checkpoints) if cfg.resume else None
     if cfg.num_threads:
         import torch
 
@@ -96,11 +104,13 @@ def _train(cfg, run_dir: Path, summary: dict) -> float:
     num_labels = label_count(raw["train"]) if cfg.data.task == "classification" else None
     model = build_model(cfg, tokenizer, num_labels)
     model.config.save_pretrained(str(run_dir / MODEL_CONFIG_DIR))
+    check_free_space(run_dir, sum(p.numel() for p in model.parameters()))
 
     data = TextDataModule(source, tokenizer, task=cfg.data.task, batch_size=cfg.data.batch_size,
                           eval_batch_size=cfg.data.eval_batch_size, max_source_length=cfg.data.max_source_length,
                           max_target_length=cfg.data.max_target_length,
-                          pad_to_multiple_of=cfg.attention.block_size, num_workers=cfg.data.num_workers, datasets=raw)
+                          pad_to_multiple_of=cfg.attention.block_size, num_workers=cfg.data.num_workers, datasets=raw,
+                          seed=cfg.seed)
     data.setup()
     optim = OmegaConf.to_container(cfg.optim, resolve=True)
     if cfg.data.task == "seq2seq":
@@ -116,7 +126,7 @@ def _train(cfg, run_dir: Path, summary: dict) -> float:
     summary["num_parameters"] = num_parameters
     loggers = _loggers(cfg, run_dir, run_info)
     try:
-        best_score = _fit_and_test(cfg, run_dir, summary, module, data, loggers, peak_memory)
+        best_score = _fit_and_test(cfg, run_dir, summary, module, data, loggers, peak_memory, resume_path)
     except BaseException:
         _finish_wandb(loggers, exit_code=1)
         raise
@@ -124,28 +134,28 @@ def _train(cfg, run_dir: Path, summary: dict) -> float:
     return best_score
 
 
-def _fit_and_test(cfg, run_dir: Path, summary: dict, module, data, loggers, peak_memory) -> float:
-    """Fit, test the best checkpoint, and write the completed summary (global rank 0); returns the best score."""
+def _fit_and_test(cfg, run_dir: Path, summary: dict, module, data, loggers, peak_memory, resume_path) -> float:
+    """Fit (from `resume_path` when resuming), test the best checkpoint, and write the completed summary
+    (global rank 0); returns the best score."""
     import lightning as L
     from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
     from omegaconf import OmegaConf
 
     from lsgzoo.training.callbacks import ThroughputMonitor
+    from lsgzoo.training.resume_callbacks import AtomicCheckpointIO, LastCheckpoint, RandomStateCheckpoint
 
-    resume_path = run_dir / CHECKPOINT_DIR / "last.ckpt"
     throughput = ThroughputMonitor()
     checkpoints = run_dir / CHECKPOINT_DIR
     best = ModelCheckpoint(dirpath=checkpoints, filename="best", monitor=cfg.data.monitor, mode=cfg.data.monitor_mode,
                            save_top_k=1, enable_version_counter=False, auto_insert_metric_name=False)
-    last = ModelCheckpoint(dirpath=checkpoints, filename="last", save_top_k=0, save_last=True,
-                           every_n_train_steps=cfg.checkpoint.every_n_train_steps, enable_version_counter=False)
-    callbacks = [best, last, throughput]
+    last = LastCheckpoint(checkpoints / "last.ckpt", cfg.checkpoint.every_n_train_steps)
+    callbacks = [best, last, RandomStateCheckpoint(), throughput]
     if cfg.logger.wandb:
         callbacks.append(LearningRateMonitor(logging_interval="step"))
     trainer = L.Trainer(**OmegaConf.to_container(cfg.trainer, resolve=True), logger=loggers, callbacks=callbacks,
-                        default_root_dir=str(run_dir))
+                        default_root_dir=str(run_dir), plugins=[AtomicCheckpointIO()])
     started = time.perf_counter()
-    trainer.fit(module, datamodule=data, ckpt_path=str(resume_path) if cfg.resume else None)
+    trainer.fit(module, datamodule=data, ckpt_path=str(resume_path) if resume_path else None)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     if cfg.test_after_training and best.best_model_path:
         tested = trainer.test(module, datamodule=data, ckpt_path=best.best_model_path, verbose=False)
@@ -174,6 +184,8 @@ def label_count(train) -> int:
 def _loggers(cfg, run_dir: Path, run_info: dict) -> list:
     from lightning.pytorch.loggers import CSVLogger, WandbLogger
 
+    from lsgzoo.training.resume import wandb_run_id
+
     csv = CSVLogger(save_dir=str(run_dir), name=METRICS_DIR)  # metrics/version_N/metrics.csv, N + 1 per resume
     csv.log_hyperparams(run_info)
     loggers = [csv]
@@ -183,7 +195,7 @@ def _loggers(cfg, run_dir: Path, run_info: dict) -> list:
                 *cfg.logger.tags]
         wandb = WandbLogger(project=cfg.logger.project, entity=cfg.logger.entity, name=cfg.run_name,
                             group=cfg.logger.group, tags=tags, save_dir=str(run_dir), offline=cfg.logger.offline,
-                            config=run_info, job_type="train")
+                            config=run_info, job_type="train", id=wandb_run_id(run_dir), resume="allow")
         loggers.append(wandb)
     return loggers
 

@@ -95,7 +95,9 @@ def load_run_model(run_dir, which: str = "best"):
     if not is_run_dir(run_dir):
         raise ValueError(f"{run_dir} is not a training run dir (needs {MODEL_CONFIG_DIR}/config.json and "
                          f"{CHECKPOINT_DIR}/)")
-    checkpoint = torch.load(run_checkpoint(run_dir, which), map_location="cpu", weights_only=True)
+    from lsgzoo.training.checkpoints import verify_checkpoint
+
+    checkpoint = torch.load(verify_checkpoint(run_checkpoint(run_dir, which)), map_location="cpu", weights_only=True)
     state = {key.removeprefix("model."): value for key, value in checkpoint["state_dict"].items()
              if key.startswith("model.")}
     model_class = lsg_class_for(run_dir / MODEL_CONFIG_DIR)
