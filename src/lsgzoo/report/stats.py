@@ -21,7 +21,7 @@ import warnings
 from dataclasses import dataclass
 
 from lsgzoo.report.collect import FULL_ATTENTION, SELECTOR_KEY, TASK_KEY, RunRecord
-from lsgzoo.report.table import SEED_KEY, varying_setting_columns
+from lsgzoo.report.table import CORE_ATTENTION_KEYS, SEED_KEY, varying_setting_columns
 
 CONFIDENCE = 0.95
 ALPHA = 0.05
@@ -166,8 +166,29 @@ class GroupedRuns:
 
 
 def configuration_keys(records: list[RunRecord]) -> list[str]:
-    """The settings that vary between runs, except the seed and the task: what tells one group from another."""
-    return [key for key in varying_setting_columns(records) if key not in (SEED_KEY, TASK_KEY)]
+    """The settings that vary between runs, except the seed and the task: what tells one group from another.
+
+    An override that only renames what earlier columns already say (a config group choice such as
+    `suite_task=mqar` or `attention_mode=full`, fixed by the task and the attention keys) is left out: it would
+    repeat a column and keep `full` from meeting its baseline. The attention keys themselves always stay.
+    """
+    kept = []
+    for key in varying_setting_columns(records):
+        if key in (SEED_KEY, TASK_KEY):
+            continue
+        if key in CORE_ATTENTION_KEYS or not determined_by(records, key, [TASK_KEY, *kept]):
+            kept.append(key)
+    return kept
+
+
+def determined_by(records: list[RunRecord], key: str, others: list[str]) -> bool:
+    """True when runs equal on every setting in `others` always have the same `key`."""
+    seen = {}
+    for record in records:
+        known = tuple(repr(record.setting(other)) for other in others)
+        if seen.setdefault(known, repr(record.setting(key))) != repr(record.setting(key)):
+            return False
+    return True
 
 
 def task_name(record: RunRecord) -> str:
