@@ -10,6 +10,7 @@ nbclient = pytest.importorskip("nbclient")
 pytest.importorskip("ipykernel")
 
 from test_report import summary, write_run  # noqa: E402  (tests/ is on sys.path, see conftest.py)
+from test_report_full_attention import write_run as write_study_run  # noqa: E402
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "experiments" / "notebooks"
 
@@ -41,6 +42,7 @@ def test_notebook_executes_and_shows_patterns_comparison_and_report(tmp_path, mo
         write_run(tmp_path / "sweep" / str(job), summary(kind, 32, 2, score), checkpoint=False)
     write_run(tmp_path / "sweep" / "3", summary("stride", 32, 4, None, status="failed"), checkpoint=False)
     monkeypatch.setenv("LSGZOO_REPORT_DIR", str(tmp_path / "sweep"))
+    monkeypatch.setenv("LSGZOO_STUDY_DIR", str(fabricated_study(tmp_path)))
     monkeypatch.setenv("OMP_NUM_THREADS", "2")
     notebook = load_generator().build()
     client = nbclient.NotebookClient(notebook, timeout=180, kernel_name="python3",
@@ -50,7 +52,7 @@ def test_notebook_executes_and_shows_patterns_comparison_and_report(tmp_path, mo
     code = [cell for cell in notebook.cells if cell.cell_type == "code"]
     assert not [o for cell in code for o in cell.outputs if o.output_type == "error"]
     images = [sum("image/png" in o.get("data", {}) for o in cell.outputs) for cell in code]
-    setup, patterns, comparison, bars, report = code
+    setup, patterns, comparison, bars, report, study = code
     assert "registered selectors:" in outputs_text(setup)
     assert images[1] == 1 and images[3] == 1  # the pattern grid, the comparison bars
     table = outputs_text(comparison)
@@ -68,3 +70,19 @@ def test_notebook_executes_and_shows_patterns_comparison_and_report(tmp_path, mo
     shown = outputs_text(report)
     assert "best run by val/answer_accuracy (max): 1 = 0.8" in shown and "**FAILED**" in shown
     assert images[4] >= 3  # metric vs block size / sparsity factor, quality vs cost
+    matrix = outputs_text(study)
+    assert "| sparsity_type | block_size | sparse_block_size | sparsity_factor | linked_pairs | mqar |" in matrix
+    assert "| full | 256 | 0 | 1 |" in matrix and images[5] == 1  # the matrix table, one chart of two panels
+
+
+def fabricated_study(tmp_path):
+    """A 2-task study (none, full × 2 seeds) reported with --baseline; returns its report folder."""
+    from lsgzoo.report import make_report
+
+    job = 0
+    for task in ("linked_pairs", "mqar"):
+        for block, scores in ((8, (0.1, 0.2)), (256, (0.8, 0.9))):
+            for seed, score in enumerate(scores):
+                write_study_run(tmp_path / "study" / str(job), task, "none", block, seed, score)
+                job += 1
+    return make_report(tmp_path / "study", tmp_path / "study" / "report", baseline="sparsity_type=none").out

@@ -185,3 +185,52 @@ def test_experiments_compose_with_the_real_train_config(experiment):
     for combo in grid(cfg.hydra.sweeper.params):
         attention = composed(CONF, [f"experiment={experiment}", *combo]).attention
         attention_config(OmegaConf.to_container(attention, resolve=True))
+
+
+STUDIES = {  # experiment: (runs, the swept axes besides the seed)
+    "suite": (135, {"suite_task", "attention_mode"}),
+    "headline": (120, {"suite_task", "attention_mode", "attention.block_size", "attention.sparsity_factor"}),
+}
+
+
+def without_seed(combos: list[list[str]]) -> list[list[str]]:
+    """The distinct grid points once the seed axis is dropped (the attention does not depend on it)."""
+    unique = {tuple(item for item in combo if not item.startswith("seed=")) for combo in combos}
+    return [list(combo) for combo in sorted(unique)]
+
+
+@pytest.mark.skipif(not (CONF / "train.yaml").exists(), reason="conf/train.yaml comes with the training code")
+@pytest.mark.parametrize("experiment", sorted(STUDIES))
+def test_study_grids_are_valid_lsg_settings_with_three_seeds(experiment):
+    """Every point of the suite and headline grids composes, validates (as a run would, before training) and
+    builds an LSGAttentionConfig; full attention covers the whole input; no configuration runs twice."""
+    from lsgzoo.training.config import validate_config
+
+    runs, axes = STUDIES[experiment]
+    cfg = composed(CONF, [f"experiment={experiment}"])
+    assert cfg.hydra.launcher.n_jobs == 2 and cfg.num_threads == 1
+    assert set(cfg.hydra.sweeper.params) == axes | {"seed"} and str(cfg.hydra.sweeper.params.seed) == "0,1,2"
+    combos = grid(cfg.hydra.sweeper.params)
+    assert len(combos) == runs
+    seen = set()
+    for combo in without_seed(combos):
+        job = composed(CONF, [f"experiment={experiment}", *combo])
+        validate_config(job)
+        config = attention_config(OmegaConf.to_container(job.attention, resolve=True))
+        full = "attention_mode=full" in combo
+        assert (config.block_size >= job.data.max_source_length) == full
+        seen.add((job.data.name, config.sparsity_type, config.block_size, config.sparse_block_size,
+                  config.sparsity_factor, full))
+    assert len(seen) == runs // 3
+
+
+def test_suite_sweeps_every_selector_plus_full_and_headline_has_lsh_and_stride_at_factor_8():
+    from lsgzoo import available_selectors
+
+    suite = composed(CONF, ["experiment=suite"]).hydra.sweeper.params
+    assert set(str(suite.attention_mode).split(",")) == {*available_selectors(), "full"}
+    headline = composed(CONF, ["experiment=headline"])
+    params = headline.hydra.sweeper.params
+    heads = headline.model.encoder_attention_heads
+    assert {"lsh", "stride"} <= set(str(params.attention_mode).split(","))
+    assert max(int(f) for f in str(params["attention.sparsity_factor"]).split(",")) > heads

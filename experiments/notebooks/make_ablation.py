@@ -17,7 +17,9 @@ CELLS = [
 1. the attention pattern of every registered sparse selector,
 2. their outputs, speed and memory against full attention on one long input,
 3. a sweep report (`lsgzoo report`) loaded from `LSGZOO_REPORT_DIR`
-   (default `experiments/results/synthetic_selectors`).
+   (default `experiments/results/synthetic_selectors`),
+4. a study's task × configuration matrix (mean ± CI over seeds) read from its report folder,
+   `LSGZOO_STUDY_DIR` (default `experiments/results/suite/report`, else the committed sweep's report).
 
 Sizes are kept small so the whole notebook runs in seconds on a 2-core CPU; raise `LENGTH`,
 `HEADS` and `HEAD_DIM` for realistic numbers."""),
@@ -51,6 +53,10 @@ def repo_root() -> Path:
 
 
 REPORT_DIR = Path(os.environ.get("LSGZOO_REPORT_DIR", repo_root() / "experiments/results/synthetic_selectors"))
+STUDY_DIR = Path(os.environ.get("LSGZOO_STUDY_DIR", next(
+    (path for path in (repo_root() / "experiments/results/suite/report",
+                       repo_root() / "experiments/results/synthetic_selectors/report") if path.is_dir()),
+    repo_root() / "experiments/results/suite/report")))
 SELECTORS = available_selectors()
 print(f"lsgzoo {lsgzoo.__version__}, torch {torch.__version__}, {torch.get_num_threads()} threads")
 print("registered selectors:", ", ".join(SELECTORS))"""),
@@ -160,6 +166,60 @@ plots. They are written to a temporary folder, so the results folder is left unt
             display(Image(filename=str(path)))
 else:
     print(f"no sweep at {REPORT_DIR}: run one (README, Sweeps) or set LSGZOO_REPORT_DIR")"""),
+    ("md", """## 4. The task suite: task × configuration
+
+A study's report folder (what `lsgzoo report` wrote, committed without checkpoints), read as it is:
+`groups.csv` holds one row per task and configuration with the mean and the 95 % CI half-width over seeds,
+and `significant` when `--baseline` found the difference to the baseline significant (Welch's t-test,
+p < 0.05, marked *). One panel per task; `full` is the ceiling and `none` the floor (README, Task suite)."""),
+    ("code", """import csv
+
+
+def read_groups(report_dir: Path) -> tuple[str, list[str], list[dict]]:
+    \"\"\"(metric, configuration columns, rows) of a report folder's groups.csv.\"\"\"
+    with open(report_dir / "groups.csv") as handle:
+        reader = csv.DictReader(handle)
+        rows = list(reader)
+    columns = reader.fieldnames
+    keys = columns[columns.index("task") + 1:columns.index("metric")]
+    return (rows[0]["metric"] if rows else ""), keys, rows
+
+
+def number(text: str) -> float:
+    return float(text) if text else float("nan")
+
+
+def draw_matrix(report_dir: Path) -> None:
+    \"\"\"One bar chart per task: every configuration's mean with its CI, * where it beats or trails the baseline.\"\"\"
+    metric, keys, rows = read_groups(report_dir)
+    tasks = sorted({row["task"] for row in rows})
+    fig, axes = plt.subplots(1, len(tasks), figsize=(4.5 * len(tasks), 0.45 * len(rows) / len(tasks) + 1.8),
+                             squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        cells = [row for row in rows if row["task"] == task]
+        labels = [" · ".join(row[key] for key in keys) or "all runs" for row in cells]
+        means = [number(row["mean"]) for row in cells]
+        errors = [0.0 if not row["ci95_halfwidth"] else number(row["ci95_halfwidth"]) for row in cells]
+        ax.barh(labels, means, xerr=errors, color="tab:blue", capsize=3)
+        for y, row in enumerate(cells):
+            if row["significant"] == "True":
+                ax.annotate("*", (means[y] + errors[y], y), xytext=(4, -4), textcoords="offset points")
+        ax.set_title(task)
+        ax.set_xlabel(f"{metric} (mean ± 95 % CI)")
+        ax.invert_yaxis()
+        ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    display(fig)  # not plt.show(): make_report above switched matplotlib to its Agg backend
+    plt.close(fig)
+
+
+if (STUDY_DIR / "groups.csv").is_file():
+    matrix = STUDY_DIR / "matrix.md"
+    display(Markdown((matrix if matrix.is_file() else STUDY_DIR / "groups.md").read_text()))
+    draw_matrix(STUDY_DIR)
+else:
+    print(f"no study report at {STUDY_DIR}: run experiment=suite and `lsgzoo report` (README, Task suite) "
+          "or set LSGZOO_STUDY_DIR")"""),
 ]
 
 

@@ -23,6 +23,8 @@ COMPLETED = "completed"
 FAILED = "failed"
 NOT_FINISHED = "no summary.json: the run was killed or is still running"
 TASK_KEY = "data"
+SELECTOR_KEY = "sparsity_type"
+FULL_ATTENTION = "full"
 
 
 @dataclass
@@ -36,6 +38,8 @@ class RunRecord:
     params: every override of the run as {key: parsed value} ("attention.block_size": 32).
     metrics: final metric values {name: float}; `best_score` is the monitored metric's best.
     data: name of the run's data config (summary's `data`, else the Hydra config's `data.name`): its task.
+    longest_input: the longest encoder input in tokens (summary's length statistics, capped at the Hydra
+        config's `data.max_source_length`), None when unknown.
     """
 
     run_dir: Path
@@ -57,6 +61,7 @@ class RunRecord:
     train_time_s: float | None = None
     global_step: int | None = None
     best_checkpoint: str | None = None
+    longest_input: int | None = None
 
     @property
     def failed(self) -> bool:
@@ -77,7 +82,10 @@ class RunRecord:
 
     def setting(self, key: str):
         """Value of a setting: an attention key ("block_size"), a dotted override key ("trainer.max_steps"),
-        "seed", or "data" (the data config name; the `data=` override when no name was recorded)."""
+        "seed", or "data" (the data config name; the `data=` override when no name was recorded).
+        "sparsity_type" is FULL_ATTENTION for a run that computed exact full attention (`is_full_attention`)."""
+        if key == SELECTOR_KEY and is_full_attention(self):
+            return FULL_ATTENTION
         if key == TASK_KEY:
             return self.data if self.data is not None else self.params.get(TASK_KEY)
         if key in self.attention:
@@ -92,6 +100,17 @@ class RunRecord:
         """The best checkpoint (`best_checkpoint`, relative to the run dir, else checkpoints/best.ckpt) if it exists."""
         path = self.run_dir / (self.best_checkpoint or DEFAULT_CHECKPOINT)
         return path if path.is_file() else None
+
+
+def is_full_attention(record: RunRecord) -> bool:
+    """True when the run's LSG attention was exact full attention: LSG attends densely whenever the padded input
+    fits in two blocks, so every input of at most 2 · block_size tokens (what `attention=full` sets up with a
+    block as long as the input) sees every token. The one place the report tells `full` from a sparse run."""
+    block = record.attention.get("block_size")
+    if record.longest_input is None or isinstance(block, bool) or not isinstance(block, int) or block < 1:
+        return False
+    padded = -(-record.longest_input // block) * block
+    return padded <= 2 * block
 
 
 def is_run_dir(path: Path) -> bool:
@@ -143,11 +162,14 @@ def read_run(run_dir: Path, names_root: Path) -> RunRecord:
     record = RunRecord(run_dir=run_dir, name=run_dir.relative_to(names_root).as_posix(), status=FAILED,
                        overrides=overrides, params=parse_overrides(overrides))
     record.error = read_summary(record)
+    hydra_config = read_hydra_config(run_dir)
     if not record.attention:
-        hydra_config = read_hydra_config(run_dir)
         record.attention = dict(hydra_config.get("attention") or {})
         record.seed = record.seed if record.seed is not None else hydra_config.get("seed")
         record.data = record.data if record.data is not None else hydra_config.get("data.name")
+    limit = hydra_config.get("data.max_source_length")
+    if record.longest_input is not None and _is_number(limit):
+        record.longest_input = min(record.longest_input, int(limit))
     return record
 
 
@@ -179,8 +201,19 @@ def apply_summary(record: RunRecord, summary: dict) -> None:
                 "peak_memory_mb", "train_time_s", "global_step", "best_checkpoint"):
         if summary.get(key) is not None:
             setattr(record, key, summary[key])
+    record.longest_input = longest_source(summary.get("length_statistics"))
     if record.failed and not record.error:
         record.error = f"status {record.status!r}"
+
+
+def longest_source(statistics) -> int | None:
+    """The longest source in tokens over every split of a summary's `length_statistics` (None when absent)."""
+    if not isinstance(statistics, dict):
+        return None
+    splits = [split.get("source_tokens") or {} for split in statistics.values() if isinstance(split, dict)]
+    longest = [tokens.get("max") for tokens in splits if isinstance(tokens, dict)]
+    longest = [value for value in longest if _is_number(value)]
+    return int(max(longest)) if longest else None
 
 
 def _is_number(value) -> bool:
@@ -200,7 +233,8 @@ def read_overrides(run_dir: Path) -> list[str]:
 
 
 def read_hydra_config(run_dir: Path) -> dict:
-    """`attention`, `seed` and `data.name` of the run's composed config (`.hydra/config.yaml`), interpolations resolved.
+    """`attention`, `seed`, `data.name` and `data.max_source_length` of the run's composed config
+    (`.hydra/config.yaml`), interpolations resolved.
 
     Returns {} when the file is absent or unreadable; a value whose interpolation
     cannot be resolved outside the run (e.g. `${hydra:...}`) is left out.
@@ -216,7 +250,7 @@ def read_hydra_config(run_dir: Path) -> dict:
     if not OmegaConf.is_dict(config):
         return {}
     found = {}
-    for key in ("attention", "seed", "data.name"):
+    for key in ("attention", "seed", "data.name", "data.max_source_length"):
         try:
             node = OmegaConf.select(config, key, throw_on_missing=False)
             found[key] = OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node

@@ -2,7 +2,9 @@
 
 The task of a run is its data config name (the `data` setting); a group's configuration is every other setting
 that varies between the runs (`table.varying_setting_columns`), except the seed. With a baseline, every group is
-compared with the baseline group of the same task at the same other settings.
+compared with the baseline group of the same task at the same other settings; settings without effect on a
+configuration (`MOOT_SETTINGS`: the sparse keys of `none`, the block and sparse keys of full attention) are left
+out of that match when no group matches on every setting, so `full` meets `none` of its task.
 
 Conventions (docs/decisions.md):
 - n counts the runs with a score on the metric; runs without one (failed, killed) are counted in `n_failed` and
@@ -18,8 +20,8 @@ import math
 import warnings
 from dataclasses import dataclass
 
-from lsgzoo.report.collect import TASK_KEY, RunRecord
-from lsgzoo.report.table import SEED_KEY, varying_setting_columns
+from lsgzoo.report.collect import FULL_ATTENTION, SELECTOR_KEY, TASK_KEY, RunRecord
+from lsgzoo.report.table import CORE_ATTENTION_KEYS, SEED_KEY, varying_setting_columns
 
 CONFIDENCE = 0.95
 ALPHA = 0.05
@@ -31,6 +33,9 @@ NO_SCORE = "no scored run"
 IDENTICAL = "identical"
 NO_VARIANCE = "no variance"
 NO_BASELINE = "no baseline at these settings"
+SEVERAL_BASELINES = "several baseline groups match"
+SPARSE_KEYS = ("sparse_block_size", "sparsity_factor")
+MOOT_SETTINGS = {"none": SPARSE_KEYS, FULL_ATTENTION: ("block_size", *SPARSE_KEYS)}
 
 
 def _scipy_stats():
@@ -161,8 +166,29 @@ class GroupedRuns:
 
 
 def configuration_keys(records: list[RunRecord]) -> list[str]:
-    """The settings that vary between runs, except the seed and the task: what tells one group from another."""
-    return [key for key in varying_setting_columns(records) if key not in (SEED_KEY, TASK_KEY)]
+    """The settings that vary between runs, except the seed and the task: what tells one group from another.
+
+    An override that only renames what earlier columns already say (a config group choice such as
+    `suite_task=mqar` or `attention_mode=full`, fixed by the task and the attention keys) is left out: it would
+    repeat a column and keep `full` from meeting its baseline. The attention keys themselves always stay.
+    """
+    kept = []
+    for key in varying_setting_columns(records):
+        if key in (SEED_KEY, TASK_KEY):
+            continue
+        if key in CORE_ATTENTION_KEYS or not determined_by(records, key, [TASK_KEY, *kept]):
+            kept.append(key)
+    return kept
+
+
+def determined_by(records: list[RunRecord], key: str, others: list[str]) -> bool:
+    """True when runs equal on every setting in `others` always have the same `key`."""
+    seen = {}
+    for record in records:
+        known = tuple(repr(record.setting(other)) for other in others)
+        if seen.setdefault(known, repr(record.setting(key))) != repr(record.setting(key)):
+            return False
+    return True
 
 
 def task_name(record: RunRecord) -> str:
@@ -234,17 +260,38 @@ def apply_baseline(grouped: GroupedRuns, text: str) -> None:
         raise ValueError(f"--baseline {text}: no group has {key}={wanted}; {key} takes the values: "
                          f"{_listing(sorted(map(str, values)))}")
     grouped.baseline = (key, matching[0])
-    by_settings = {(g.task, *map(repr, g.configuration.values())): g for g in grouped.groups}
+    baselines = [group for group in grouped.groups if _matches(group.configuration[key], wanted)]
     for group in grouped.groups:
         if _matches(group.configuration[key], wanted):
             group.comparison = Comparison(note=BASELINE)
             continue
-        baseline_settings = {**group.configuration, key: matching[0]}
-        reference = by_settings.get((group.task, *map(repr, baseline_settings.values())))
-        if reference is None:
-            group.comparison = Comparison(note=NO_BASELINE)
+        references = baseline_for(group, baselines, key)
+        if len(references) == 1:
+            group.comparison = compare(group, references[0], grouped.metric)
         else:
-            group.comparison = compare(group, reference, grouped.metric)
+            group.comparison = Comparison(note=SEVERAL_BASELINES if references else NO_BASELINE)
+
+
+def moot_settings(configuration: dict) -> tuple[str, ...]:
+    """The configuration keys that have no effect on this configuration (by its selector, MOOT_SETTINGS)."""
+    return MOOT_SETTINGS.get(str(configuration.get(SELECTOR_KEY)), ())
+
+
+def baseline_for(group: RunGroup, baselines: list[RunGroup], key: str) -> list[RunGroup]:
+    """The baseline groups of `group`'s task at its other settings: the one equal on every setting but `key` if
+    there is one, else those equal on every setting that matters to both (moot ones left out)."""
+    same_task = [baseline for baseline in baselines if baseline.task == group.task]
+    others = [other for other in group.configuration if other != key]
+    exact = [b for b in same_task if all(_same(group, b, other) for other in others)]
+    if exact:
+        return exact
+    return [b for b in same_task
+            if all(_same(group, b, other) for other in others
+                   if other not in moot_settings(group.configuration) + moot_settings(b.configuration))]
+
+
+def _same(group: RunGroup, other: RunGroup, key: str) -> bool:
+    return repr(group.configuration[key]) == repr(other.configuration[key])
 
 
 def compare(group: RunGroup, reference: RunGroup, metric: str) -> Comparison:

@@ -192,7 +192,7 @@ def _loggers(cfg, run_dir: Path, run_info: dict) -> list:
     if cfg.logger.wandb:
         attention = run_info["attention"]
         tags = [cfg.data.name, f"selector:{attention['sparsity_type']}", f"block:{attention['block_size']}",
-                *cfg.logger.tags]
+                f"factor:{attention['sparsity_factor']}", f"seed:{cfg.seed}", *cfg.logger.tags]
         wandb = WandbLogger(project=cfg.logger.project, entity=cfg.logger.entity, name=cfg.run_name,
                             group=cfg.logger.group, tags=tags, save_dir=str(run_dir), offline=cfg.logger.offline,
                             config=run_info, job_type="train", id=wandb_run_id(run_dir), resume="allow")
