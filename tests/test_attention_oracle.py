@@ -39,7 +39,7 @@ def check_against_oracle(cfg, length, n=2, h=2, dh=4, pad_rows=True, seed=7):
     want = reference_lsg(q, k, v, cfg, padding, planes)
     for backend, dtype in BACKEND_DTYPES.items():
         torch.manual_seed(seed)
-        got = lsg_attention(q.to(dtype), k.to(dtype), v.to(dtype), replace(cfg, backend=backend), padding)
+        got = lsg_attention(q.to(dtype), k.to(dtype), v.to(dtype), replace(cfg, lsg_backend=backend), padding)
         assert got.shape == want.shape
         torch.testing.assert_close(got.double(), want, atol=1e-5, rtol=0, msg=lambda m: f"{backend}: {m}")
 

@@ -185,7 +185,7 @@ class LargestTensor(TorchDispatchMode):
 @pytest.mark.parametrize("backend", ["eager", "sdpa", "fused"])
 @pytest.mark.parametrize("selector", BUILTIN)
 def test_no_quadratic_tensor(selector, backend):
-    cfg = small_config(selector, block_size=16, sparse_block_size=16, sparsity_factor=4, backend=backend)
+    cfg = small_config(selector, block_size=16, sparse_block_size=16, sparsity_factor=4, lsg_backend=backend)
     largest = {}
     for length in (512, 2048):
         q, k, v = (torch.randn(1, 2, 1 + length, 4, requires_grad=True) for _ in range(3))

@@ -25,7 +25,7 @@ def run(backend, cfg, inputs, padding, dtype=torch.float32):
     """Output and (q, k, v) gradients of a weighted sum of the output."""
     q, k, v = (x.to(dtype).clone().requires_grad_() for x in inputs)
     torch.manual_seed(11)  # lsh draws its planes at every call
-    out = lsg_attention(q, k, v, LSGAttentionConfig(backend=backend, **cfg), padding)
+    out = lsg_attention(q, k, v, LSGAttentionConfig(lsg_backend=backend, **cfg), padding)
     weights = torch.linspace(-1, 1, out.numel(), dtype=dtype).view_as(out)
     (out * weights).sum().backward()
     return [out, q.grad, k.grad, v.grad]

@@ -68,8 +68,8 @@ def test_flex_inference_runs_on_cpu_without_lifting_anything(count_flex_calls):
                              num_global_tokens=2)
     inputs, padding = padded_inputs()
     with torch.no_grad():
-        got = lsg_attention(*inputs, replace(cfg, backend="flex"), padding)
-        want = lsg_attention(*inputs, replace(cfg, backend="eager"), padding)
+        got = lsg_attention(*inputs, replace(cfg, lsg_backend="flex"), padding)
+        want = lsg_attention(*inputs, replace(cfg, lsg_backend="eager"), padding)
     torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
     assert count_flex_calls
 
@@ -129,7 +129,7 @@ def test_mask_mod_is_the_lsg_pattern():
 def test_block_mask_is_built_once_per_shape():
     flex.lsg_block_mask.cache_clear()
     cfg = LSGAttentionConfig(block_size=16, sparse_block_size=16, sparsity_factor=2, sparsity_type="stride",
-                             num_global_tokens=2, backend="flex")
+                             num_global_tokens=2, lsg_backend="flex")
     inputs, padding = padded_inputs()
     with torch.no_grad():
         for _ in range(3):
@@ -190,7 +190,7 @@ def test_flex_work_does_not_grow_in_launches_with_length(flex_backward_on_cpu):
     """The backend `auto` runs on CUDA issues the same operations at 8 and 64 blocks (BlockMask cached):
     no per-block or per-chunk loop, unlike `fused`'s CPU path."""
     cfg = LSGAttentionConfig(block_size=16, sparse_block_size=16, sparsity_factor=2, sparsity_type="norm",
-                             backend=backends.AUTO_BACKENDS["cuda"])
+                             lsg_backend=backends.AUTO_BACKENDS["cuda"])
     counts = []
     for blocks in (8, 64):
         q, k, v = (torch.randn(1, 2, 1 + 16 * blocks, 8, requires_grad=True) for _ in range(3))

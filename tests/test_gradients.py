@@ -47,7 +47,7 @@ def backend_runner(monkeypatch):
     def run(backend, cfg, inputs, padding, dtype=torch.float32):
         chunked = backend == "fused-chunks-of-1"
         monkeypatch.setattr(fused, "chunk_blocks", (lambda *args: 1) if chunked else default_chunks)
-        attention = LSGAttention(replace(cfg, backend="fused" if chunked else backend))
+        attention = LSGAttention(replace(cfg, lsg_backend="fused" if chunked else backend))
         q, k, v = (x.to(dtype).clone().requires_grad_() for x in inputs)
         torch.manual_seed(11)  # lsh draws its planes at every call
         out = attention(q, k, v, padding)
@@ -118,11 +118,11 @@ def test_fused_refuses_double_backward_clearly():
     cfg = LSGAttentionConfig(block_size=16, sparse_block_size=16, sparsity_factor=2, num_global_tokens=2)
     inputs, padding = padded_inputs()
     q, k, v = (x.clone().requires_grad_() for x in inputs)
-    out = LSGAttention(replace(cfg, backend="fused"))(q, k, v, padding)
+    out = LSGAttention(replace(cfg, lsg_backend="fused"))(q, k, v, padding)
     (dq,) = torch.autograd.grad(out.square().sum(), q, create_graph=True)
     with pytest.raises(RuntimeError, match="once_differentiable"):
         dq.sum().backward()
-    eager_out = LSGAttention(replace(cfg, backend="eager"))(q, k, v, padding)
+    eager_out = LSGAttention(replace(cfg, lsg_backend="eager"))(q, k, v, padding)
     (eager_dq,) = torch.autograd.grad(eager_out.square().sum(), q, create_graph=True)
     (second,) = torch.autograd.grad(eager_dq.sum(), k)  # the reference supports it
     assert torch.isfinite(second).all() and second.abs().sum() > 0
@@ -147,7 +147,7 @@ def test_trainable_selector_gradients_through_autograd_grad(test_selectors, back
     inputs, padding = padded_inputs()
     results = {}
     for name in (backend, "eager"):
-        attention = LSGAttention(replace(cfg, backend=name))
+        attention = LSGAttention(replace(cfg, lsg_backend=name))
         q, k, v = (x.clone().requires_grad_() for x in inputs)
         with pytest.warns(UserWarning, match="trainable parameters") if name == "fused" else _no_warning():
             out = attention(q, k, v, padding)
@@ -194,7 +194,7 @@ def test_fused_backward_replays_forward_selection_exactly(test_selectors):
     inputs, padding = padded_inputs()
     results = {}
     for backend in ("fused", "eager"):
-        attention = LSGAttention(replace(cfg, backend=backend))
+        attention = LSGAttention(replace(cfg, lsg_backend=backend))
         attention.selector.generator.manual_seed(5)  # both make the same first choice
         q, k, v = (x.clone().requires_grad_() for x in inputs)
         out = attention(q, k, v, padding)
@@ -206,7 +206,7 @@ def test_fused_backward_replays_forward_selection_exactly(test_selectors):
 def test_near_ties_in_bf16_select_the_same_keys_in_forward_and_backward():
     """Keys in pairs of equal norm (k and −k) in bf16: the positions backward differentiates are forward's."""
     cfg = LSGAttentionConfig(block_size=16, sparse_block_size=16, sparsity_factor=2, sparsity_type="norm",
-                             num_global_tokens=1, backend="fused")
+                             num_global_tokens=1, lsg_backend="fused")
     half = torch.randn(1, 2, 1 + 64, 8).to(torch.bfloat16)
     key = torch.cat([half[:, :, :1], torch.stack([half[:, :, 1:33], -half[:, :, 1:33]], 3).flatten(2, 3)], 2)
     q, k, v = (x.clone().requires_grad_() for x in (half.clone(), key[:, :, :65], half.clone()))

@@ -62,7 +62,7 @@ def test_registering_a_taken_name_needs_overwrite():
     (dict(attention_dropout=1.5), "attention_dropout"),
     (dict(lsh_num_pre_rounds=-1), "lsh_num_pre_rounds"),
     (dict(block_size=16.0), "block_size"),
-    (dict(backend="triton"), "backend"),
+    (dict(lsg_backend="triton"), "lsg_backend"),
 ])
 def test_bad_settings_fail_early_naming_the_field(kwargs, field):
     if field is None:  # valid: no error expected

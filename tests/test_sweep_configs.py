@@ -21,12 +21,11 @@ from hydra.core.override_parser.overrides_parser import OverridesParser  # noqa:
 from omegaconf import OmegaConf  # noqa: E402
 
 from lsgzoo.attention import LSGAttentionConfig  # noqa: E402
+from lsgzoo.attention.keys import LSG_KEYS  # noqa: E402
 from lsgzoo.report import make_report  # noqa: E402
 from lsgzoo.training.config import register_schemas  # noqa: E402
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
-ATTENTION_KEYS = ("sparsity_type", "block_size", "sparse_block_size", "sparsity_factor", "num_global_tokens",
-                  "lsh_num_pre_rounds", "mask_first_token")
 PRIMARY = f"""
 defaults:
   - _self_
@@ -91,7 +90,7 @@ def grid(params) -> list[list[str]]:
 
 
 def attention_config(attention) -> LSGAttentionConfig:
-    return LSGAttentionConfig(**{key: attention[key] for key in ATTENTION_KEYS})
+    return LSGAttentionConfig(**{key: attention[key] for key in LSG_KEYS if key in attention})
 
 
 @pytest.mark.parametrize("experiment,runs,fixed", [

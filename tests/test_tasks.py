@@ -315,9 +315,7 @@ def test_aclsum_needle_length_longer_than_every_paper_fails_naming_length():
 # --- attention=full --------------------------------------------------------------------------------------------
 
 def attention_config(cfg) -> LSGAttentionConfig:
-    settings = attention_settings(cfg)
-    return LSGAttentionConfig(**{k: settings[k] for k in ("sparsity_type", "block_size", "sparse_block_size",
-                                                          "sparsity_factor", "num_global_tokens")})
+    return LSGAttentionConfig(**attention_settings(cfg))
 
 
 @pytest.mark.parametrize("name", ["mqar", "aclsum_needle"])

@@ -6,7 +6,10 @@ Heavy libraries load only inside the chosen subcommand, so `--help` is instant.
 import argparse
 import json
 import sys
+import typing
 from pathlib import Path
+
+from lsgzoo.attention.keys import LSG_PATTERN_KEYS, PATTERN_FIELDS
 
 DESCRIPTION = """lsgzoo: long-context BART with LSG (Local + Sparse + Global) attention.
 
@@ -27,11 +30,12 @@ def positive_int(text: str) -> int:
     return value
 
 
-def non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
+def add_pattern_flags(parser) -> None:
+    """One flag per pattern key of `LSGKeys` (`--block-size` ...), typed and documented from its field."""
+    for field in PATTERN_FIELDS:
+        kind = next(t for t in (*typing.get_args(field.type), field.type) if t is not type(None))
+        parser.add_argument("--" + field.name.replace("_", "-"), type=kind,
+                            help=f"{field.metadata['help']} (default {field.default})")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,12 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("source", help="BART checkpoint folder or hub name (e.g. facebook/bart-base)")
     convert.add_argument("out", type=Path, help="output folder (must not exist unless --overwrite)")
     convert.add_argument("--max-length", type=positive_int, default=4096, help="new maximum input length (4096)")
-    convert.add_argument("--block-size", type=positive_int, help="local block size (default 128)")
-    convert.add_argument("--sparse-block-size", type=non_negative_int, help="sparse block size, 0 = none (128)")
-    convert.add_argument("--sparsity-factor", type=int, help="sparse compression factor (2)")
-    convert.add_argument("--sparsity-type", help="sparse selector: none, norm, pooling, lsh, stride, "
-                                                 "block_stride, bos_pooling, ... (norm)")
-    convert.add_argument("--num-global-tokens", type=positive_int, help="global tokens, 1-512 (1)")
+    add_pattern_flags(convert)
     convert.add_argument("--architecture", help="target head, e.g. BartForSequenceClassification "
                                                 "(default: the source's own)")
     convert.add_argument("--random-global-init", action="store_true", help="draw global tokens at random")
@@ -107,9 +106,7 @@ def run_convert(args) -> int:
 
     if args.out.exists() and not args.overwrite:
         raise FileExistsError(f"{args.out} exists; choose a new folder or pass --overwrite")
-    lsg = {k: v for k, v in dict(block_size=args.block_size, sparse_block_size=args.sparse_block_size,
-                                 sparsity_factor=args.sparsity_factor, sparsity_type=args.sparsity_type,
-                                 num_global_tokens=args.num_global_tokens).items() if v is not None}
+    lsg = {key: getattr(args, key) for key in LSG_PATTERN_KEYS if getattr(args, key) is not None}
     model, tokenizer, report = convert_bart_to_lsg(
         args.source, args.max_length, architecture=args.architecture, random_global_init=args.random_global_init,
         global_positional_stride=args.global_positional_stride, keep_first_global_token=args.keep_first_global_token,

@@ -102,7 +102,7 @@ def main(argv=None):
     full = "full (sdpa)"
     configs = {name: LSGAttentionConfig(
         block_size=args.block_size, sparse_block_size=args.sparse_block_size, sparsity_factor=args.sparsity_factor,
-        sparsity_type=name, num_global_tokens=g, num_heads=args.heads, backend=args.backend)
+        sparsity_type=name, num_global_tokens=g, num_heads=args.heads, lsg_backend=args.backend)
         for name in available_selectors()}
     calls = {full: lambda: F.scaled_dot_product_attention(q, k, v)}
     calls.update({name: _bound_attention(LSGAttention(cfg).eval(), q, k, v) for name, cfg in configs.items()})

@@ -6,7 +6,7 @@ path (`LSGAttention.block_attention`) feeds it every block's [global | sparse | 
 A backend may also own a whole-layer kernel (`layer`) that replaces the assembled path
 where `available` says it can run; elsewhere it falls back (`fallback`, then its product).
 
-Backends (config key `backend`, `lsg_backend` in `LSGBartConfig`):
+Backends (config key `lsg_backend`, see `attention.keys`):
 * `eager`: the readable reference: explicit scores divided by √dh after the
   product (as the original), softmax in at least float32, dropout, ·v.
 * `sdpa`: PyTorch's fused `scaled_dot_product_attention` on the assembled blocks
@@ -31,6 +31,7 @@ import torch.nn.functional as F
 
 from lsgzoo.attention.flex import flex_available, flex_lsg_attention
 from lsgzoo.attention.fused import fused_block_attention_available, fused_lsg_attention
+from lsgzoo.attention.keys import AUTO_BACKEND
 
 
 def eager_attention(query, key, value, mask, dropout: float = 0.0, training: bool = False):
@@ -83,7 +84,7 @@ BACKENDS = {
                          fallback="fused"),
     )
 }
-AUTO = "auto"
+AUTO = AUTO_BACKEND
 # device type → backend `auto` runs there; chosen by the benchmark (docs/performance.md, "Choosing `auto`").
 AUTO_BACKENDS = {"cpu": "fused", "cuda": "flex"}
 AUTO_OTHERWISE = "fused"

@@ -1,50 +1,33 @@
-"""Attention-level LSG settings and their validation.
+"""`LSGAttentionConfig`: the LSG keys plus the host model's values, validated once.
 
-`LSGAttentionConfig` holds every knob of the LSG encoder self-attention. It is
-validated once, at construction: impossible or crashing combinations raise a
-`ValueError` naming the field and the fix; the original implementation's
-auto-corrections (global-token clamping) are kept, with a warning.
+The keys (names, types, model defaults) are `attention.keys.LSGKeys`; this module adds the two values
+the host model supplies (attention dropout, head count) and the validation. A config is validated
+once, at construction: impossible or crashing combinations raise a `ValueError` naming the field and
+the fix; the original implementation's auto-corrections (global-token clamping, `pool_with_global`
+under `mask_first_token`) are kept, with a warning. A model builds one and hands the same object to
+every layer and selector.
 """
 
 import warnings
 from dataclasses import dataclass
 
 from lsgzoo.attention.backends import BACKEND_CHOICES, DEFAULT_BACKEND
+from lsgzoo.attention.keys import LSGKeys
 from lsgzoo.selectors.registry import get_selector_class
 
 MAX_GLOBAL_TOKENS = 512
 
 
-@dataclass
-class LSGAttentionConfig:
-    """Knobs of LSG self-attention (names match LSG-BART's config keys).
+@dataclass(kw_only=True)
+class LSGAttentionConfig(LSGKeys):
+    """Every knob of LSG self-attention: the `LSGKeys` (see there) plus, from the host model,
 
-    block_size: local block length `bs`; each query block sees 3·bs local keys.
-    sparse_block_size: `sbs`, compressed sparse keys taken on each side of the
-        local window (0 or None disables the sparse part).
-    sparsity_factor: `sf`, compression ratio of the sparse selector (≤ 0 disables).
-    sparsity_type: registered selector name ("none"/None: local + global only).
-    num_global_tokens: `g` learned global tokens prepended to the sequence.
-    adaptive: right-pad inputs longer than 2·bs to a multiple of bs.
-    mask_first_token: hide real token 0 as a key.
-    lsh_num_pre_rounds: pre-hashing rounds of the "lsh" selector.
     attention_dropout: dropout on attention probabilities (training only).
     num_heads: optional, only used for the stride-selector warning.
-    backend: how LSG attention is computed: "auto" (default: the fastest for the device), "fused",
-        "flex", "sdpa" or "eager" (the reference); see `attention.backends`.
     """
 
-    block_size: int = 128
-    sparse_block_size: int | None = 128
-    sparsity_factor: int = 2
-    sparsity_type: str | None = "norm"
-    num_global_tokens: int = 1
-    adaptive: bool = True
-    mask_first_token: bool = False
-    lsh_num_pre_rounds: int = 1
     attention_dropout: float = 0.0
     num_heads: int | None = None
-    backend: str = DEFAULT_BACKEND
 
     def __post_init__(self):
         validate_attention_settings(self)
@@ -76,10 +59,7 @@ def _require_int(cfg, name: str, minimum: int, fix: str):
 
 
 def validate_attention_settings(cfg) -> None:
-    """Validate (and where the original did, auto-correct) LSG attention settings in place.
-
-    Works on any object with the LSG attribute names (also `LSGBartConfig`).
-    """
+    """Validate (and where the original did, auto-correct) an `LSGAttentionConfig` in place."""
     _require_int(cfg, "block_size", 1, "use a positive block length such as 64 or 128")
     if cfg.sparse_block_size is None:
         pass
@@ -88,14 +68,13 @@ def validate_attention_settings(cfg) -> None:
     if isinstance(cfg.sparsity_factor, bool) or not isinstance(cfg.sparsity_factor, int):
         raise ValueError(f"sparsity_factor={cfg.sparsity_factor!r} must be an integer (≤ 0 disables sparse keys)")
     _require_int(cfg, "lsh_num_pre_rounds", 0, "use 0 or more pre-hashing rounds (default 1)")
-    dropout = getattr(cfg, "attention_dropout", 0.0)
-    if not 0.0 <= float(dropout) < 1.0:
-        raise ValueError(f"attention_dropout={dropout} must be in [0, 1)")
+    if not 0.0 <= float(cfg.attention_dropout) < 1.0:
+        raise ValueError(f"attention_dropout={cfg.attention_dropout} must be in [0, 1)")
 
     if cfg.sparsity_type is not None:
         get_selector_class(cfg.sparsity_type)  # raises listing the registered names
 
-    heads = getattr(cfg, "num_heads", None) or getattr(cfg, "encoder_attention_heads", None)
+    heads = cfg.num_heads
     if cfg.sparsity_type in ("stride", "block_stride") and heads and cfg.sparsity_factor > heads:
         warnings.warn(
             f"sparsity_type={cfg.sparsity_type!r} with sparsity_factor={cfg.sparsity_factor} > "
@@ -129,13 +108,18 @@ def validate_attention_settings(cfg) -> None:
             )
         get_selector_class(cfg.sparsity_type).validate(cfg)
 
-    for field in ("backend", "lsg_backend"):  # LSGAttentionConfig / LSGBartConfig spelling
-        backend = getattr(cfg, field, None)
-        if backend is not None and backend not in BACKEND_CHOICES:
-            raise ValueError(
-                f"{field}={backend!r} is unknown; choose one of {list(BACKEND_CHOICES)} "
-                f"({DEFAULT_BACKEND!r} picks the fastest for the device, 'eager' is the reference)"
-            )
+    if cfg.lsg_backend not in BACKEND_CHOICES:
+        raise ValueError(
+            f"lsg_backend={cfg.lsg_backend!r} is unknown; choose one of {list(BACKEND_CHOICES)} "
+            f"({DEFAULT_BACKEND!r} picks the fastest for the device, 'eager' is the reference)"
+        )
+    if cfg.mask_first_token and not cfg.pool_with_global:
+        warnings.warn(
+            "mask_first_token=True requires pool_with_global=True (token 0 is hidden, so it takes the "
+            "first global token's output): setting pool_with_global=True",
+            stacklevel=3,
+        )
+        cfg.pool_with_global = True
 
 
 def _divisors(n: int) -> list[int]:

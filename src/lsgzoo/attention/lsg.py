@@ -75,7 +75,7 @@ class LSGAttention(nn.Module):
         n, h, total, dh = query.shape
         padded = total - g
         full_mask = F.pad(key_mask, (g, 0), value=0.0)  # (n, 1, 1, g + tp)
-        backend = resolve_backend(cfg.backend, query, dropout)
+        backend = resolve_backend(cfg.lsg_backend, query, dropout)
         if uses_full_attention(padded, bs):
             return backend.product(query, key, value, full_mask, dropout, self.training)
         if padded % bs:

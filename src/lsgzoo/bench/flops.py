@@ -9,6 +9,8 @@ Backward is counted as 2× forward, so fwd+bwd = 3× forward.
 
 import math
 
+from lsgzoo.attention.keys import LSG_KEYS, LSGKeys
+
 def dense_flops(tokens: int, d_model: int, ffn: int) -> float:
     """Projections + FFN of one layer."""
     return 2.0 * tokens * (4 * d_model * d_model + 2 * d_model * ffn)
@@ -21,12 +23,13 @@ def attention_pair_flops(pairs: float, d_model: int) -> float:
 
 def lsg_pairs(length: int, params: dict, globals_: int = 1) -> float:
     """Query-key pairs of the LSG block layout: g global queries × all keys, tp queries × Kb keys."""
-    bs = params.get("block_size", 128)
+    keys = LSGKeys(**{key: value for key, value in params.items() if key in LSG_KEYS})  # model defaults
+    bs = keys.block_size
     tp = length if length <= 2 * bs or length % bs == 0 else length + bs - length % bs
     total = globals_ + tp
     if tp <= 2 * bs:
         return float(total * total)
-    sbs, sf, kind = params.get("sparse_block_size", 128), params.get("sparsity_factor", 2), params.get("sparsity_type")
+    sbs, sf, kind = keys.sparse_block_size, keys.sparsity_factor, keys.sparsity_type
     sparse = 2 * sbs if sbs and sf > 0 and kind not in (None, "none") else 0
     return float(globals_ * total + tp * (globals_ + sparse + 3 * bs))
 

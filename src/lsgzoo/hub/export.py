@@ -15,6 +15,8 @@ import tempfile
 from pathlib import Path
 
 import lsgzoo
+from lsgzoo.attention.keys import lsg_key_values
+from lsgzoo.models.heads import REMOTE_CODE_MODULE, head_named
 
 # Model-code modules in dependency order (each imports only earlier ones).
 MODEL_CODE_MODULES = (
@@ -28,31 +30,19 @@ MODEL_CODE_MODULES = (
     "selectors/bos_pooling.py",
     "selectors/bos_pooling_masked.py",
     "selectors/lsh.py",
+    "attention/keys.py",
     "attention/layout.py",
     "attention/fused.py",
     "attention/flex.py",
     "attention/backends.py",
     "attention/config.py",
     "attention/lsg.py",
+    "models/heads.py",
     "models/configuration_lsg_bart.py",
     "models/modeling_lsg_bart.py",
 )
-CODE_FILE = "modeling_lsg_bart.py"
+CODE_FILE = f"{REMOTE_CODE_MODULE}.py"
 LSGZOO_IMPORT = re.compile(r"^\s*(from lsgzoo[\w.]* import .*|import lsgzoo.*)$")
-PIPELINE_TAGS = {
-    "LSGBartForConditionalGeneration": "summarization",
-    "LSGBartForSequenceClassification": "text-classification",
-    "LSGBartForQuestionAnswering": "question-answering",
-    "LSGBartForCausalLM": "text-generation",
-    "LSGBartModel": "feature-extraction",
-}
-AUTO_CLASS = {
-    "LSGBartForConditionalGeneration": "AutoModelForSeq2SeqLM",
-    "LSGBartForSequenceClassification": "AutoModelForSequenceClassification",
-    "LSGBartForQuestionAnswering": "AutoModelForQuestionAnswering",
-    "LSGBartForCausalLM": "AutoModelForCausalLM",
-    "LSGBartModel": "AutoModel",
-}
 
 
 def model_code() -> str:
@@ -84,16 +74,15 @@ def _defined_names(node) -> list[str]:
 
 def model_card(model, extra: dict | None = None) -> str:
     """README.md with YAML front matter (tags, pipeline tag, LSG parameters) and loading instructions."""
-    from lsgzoo.models.configuration_lsg_bart import LSG_BART_CONFIG_KEYS
-
     architecture = type(model).__name__
+    head = head_named(architecture)
     config = model.config
-    lsg = {key: getattr(config, key) for key in LSG_BART_CONFIG_KEYS}
-    front = ["---", "library_name: transformers", f"pipeline_tag: {PIPELINE_TAGS[architecture]}",
+    lsg = lsg_key_values(config)
+    front = ["---", "library_name: transformers", f"pipeline_tag: {head.pipeline_tag}",
              "tags:", "- lsg", "- long-context", "- bart", "- lsgzoo", "lsg:"]
     front += [f"  {key}: {json.dumps(value)}" for key, value in lsg.items()]
     front += [f"max_position_embeddings: {config.max_position_embeddings}", "---", ""]
-    auto = AUTO_CLASS[architecture]
+    auto = head.auto_class
     body = [
         f"# {architecture} (LSG attention, up to {config.max_position_embeddings} tokens)", "",
         "BART whose encoder self-attention is LSG (Local + Sparse + Global), exported by lsgzoo. "

@@ -1,149 +1,23 @@
-"""LSG-BART: configuration, models (transformers 5) and loading helpers.
+"""LSG-BART: configuration, models (transformers 5), the head table and loading helpers.
 
-LSG-BART files say `"model_type": "bart"`, so transformers' Auto classes map them
-to plain BART (with no error: only a load-report line about `global_embeddings`).
-Load them by class, or with `load_model(path)`, which reads config.json and picks
-the LSG class; `assert_lsg_model(model)` catches a plain BART object that was
-loaded from an LSG checkpoint by mistake.
+The LSG keys come from `lsgzoo.attention.keys`, the heads from `models.heads`, the loading
+helpers live in `models.loading` (re-exported here). LSG-BART files say `"model_type": "bart"`:
+load them by class or with `load_model(path)`, never through transformers' Auto classes.
 """
 
-import json
-from pathlib import Path
-
-from lsgzoo.models.configuration_lsg_bart import LSG_BART_CONFIG_KEYS, LSGBartConfig
+from lsgzoo.models.configuration_lsg_bart import LSGBartConfig
+from lsgzoo.models.heads import LSG_BART_HEADS, ModelHead
+from lsgzoo.models.loading import (
+    LSG_BART_CLASSES,
+    LSG_BART_TASKS,
+    assert_lsg_model,
+    has_global_embeddings,
+    is_lsg_checkpoint,
+    load_model,
+    lsg_class_for,
+    read_config_dict,
+)
 from lsgzoo.models.modeling_lsg_bart import LSGBartEncoder, LSGBartForCausalLM, LSGBartForConditionalGeneration, LSGBartForQuestionAnswering, LSGBartForSequenceClassification, LSGBartModel, LSGBartPreTrainedModel, LSGMissingWeightsWarning  # noqa: E501
-
-# task name → class; the Auto-class names of the original's auto_map are accepted too
-LSG_BART_TASKS = {
-    "base": LSGBartModel,
-    "feature-extraction": LSGBartModel,
-    "seq2seq-lm": LSGBartForConditionalGeneration,
-    "summarization": LSGBartForConditionalGeneration,
-    "text2text-generation": LSGBartForConditionalGeneration,
-    "sequence-classification": LSGBartForSequenceClassification,
-    "text-classification": LSGBartForSequenceClassification,
-    "question-answering": LSGBartForQuestionAnswering,
-    "causal-lm": LSGBartForCausalLM,
-    "AutoModel": LSGBartModel,
-    "AutoModelForSeq2SeqLM": LSGBartForConditionalGeneration,
-    "AutoModelForSequenceClassification": LSGBartForSequenceClassification,
-    "AutoModelForQuestionAnswering": LSGBartForQuestionAnswering,
-    "AutoModelForCausalLM": LSGBartForCausalLM,
-}
-LSG_BART_CLASSES = {
-    cls.__name__: cls
-    for cls in (
-        LSGBartModel,
-        LSGBartForConditionalGeneration,
-        LSGBartForSequenceClassification,
-        LSGBartForQuestionAnswering,
-        LSGBartForCausalLM,
-    )
-}
-
-
-def read_config_dict(path) -> dict:
-    """config.json of a checkpoint folder (or the file itself) as a dict."""
-    path = Path(path)
-    file = path / "config.json" if path.is_dir() else path
-    if not file.is_file():
-        raise FileNotFoundError(f"no config.json in {path}")
-    return json.loads(file.read_text())
-
-
-def has_global_embeddings(path) -> bool:
-    """True when the folder's safetensors weights (or their index) hold `encoder.global_embeddings`."""
-    path = Path(path)
-    if not path.is_dir():
-        return False
-    index = path / "model.safetensors.index.json"
-    if index.is_file():
-        names = json.loads(index.read_text()).get("weight_map", {})
-        return any(name.endswith("encoder.global_embeddings.weight") for name in names)
-    weights = path / "model.safetensors"
-    if weights.is_file():
-        from safetensors import safe_open
-
-        with safe_open(str(weights), framework="pt") as handle:
-            return any(name.endswith("encoder.global_embeddings.weight") for name in handle.keys())
-    return False
-
-
-def is_lsg_checkpoint(path) -> bool:
-    """Whether a local folder holds an LSG-BART checkpoint.
-
-    Signs, any of: `base_model_prefix == "lsg"`, an LSG architecture name, LSG
-    config keys (a BART config carrying `num_global_tokens`/`block_size`/...), or a
-    `global_embeddings` weight. The model type must be BART's.
-    """
-    config = read_config_dict(path)
-    if config.get("model_type") != "bart":
-        return False
-    if config.get("base_model_prefix") == "lsg":
-        return True
-    if any(str(name).startswith("LSGBart") for name in config.get("architectures") or ()):
-        return True
-    if any(key in config for key in LSG_BART_CONFIG_KEYS if key not in ("adaptive",)):
-        return True
-    return has_global_embeddings(path)
-
-
-def lsg_class_for(path, task: str | None = None):
-    """The LSG-BART class for `task` (see `LSG_BART_TASKS`), else from config.json's `architectures`."""
-    if task is not None:
-        try:
-            return LSG_BART_TASKS[task]
-        except KeyError:
-            raise ValueError(f"unknown task {task!r}; choose one of {sorted(LSG_BART_TASKS)}") from None
-    for name in read_config_dict(path).get("architectures") or ():
-        name = str(name)
-        name = name if name.startswith("LSG") else "LSG" + name
-        if name in LSG_BART_CLASSES:
-            return LSG_BART_CLASSES[name]
-    return LSGBartForConditionalGeneration
-
-
-def load_model(path, task: str | None = None, **kwargs):
-    """Load an LSG-BART checkpoint folder with the right lsgzoo class (the documented path).
-
-    task: e.g. "seq2seq-lm", "sequence-classification", "question-answering",
-    "base", "causal-lm"; None takes the class named in config.json. kwargs go to
-    `from_pretrained`. A plain BART folder raises (convert it first).
-    """
-    if not is_lsg_checkpoint(path):
-        raise ValueError(
-            f"{path} is not an LSG-BART checkpoint (no LSG config keys, no global_embeddings weight); "
-            "convert a plain BART checkpoint first (lsgzoo convert), or load it with transformers' BART classes"
-        )
-    return lsg_class_for(path, task).from_pretrained(str(path), **kwargs)
-
-
-def assert_lsg_model(model):
-    """Return `model` if it is an lsgzoo LSG-BART model, else raise `TypeError` saying how to load it.
-
-    Catches the silent trap `AutoModelForSeq2SeqLM.from_pretrained(lsg_folder)`,
-    which returns plain BART (dense attention, globals dropped) without an error.
-    """
-    if isinstance(model, LSGBartPreTrainedModel):
-        return model
-    config = getattr(model, "config", None)
-    looks_lsg = config is not None and (
-        getattr(config, "base_model_prefix", None) == "lsg"
-        or any(getattr(config, key, None) is not None for key in ("num_global_tokens", "sparsity_type"))
-    )
-    source = getattr(config, "_name_or_path", "") or "the checkpoint"
-    if looks_lsg:
-        raise TypeError(
-            f"{type(model).__name__} is plain transformers BART, but {source} is an LSG-BART checkpoint: its "
-            "global tokens and LSG attention are ignored and its outputs are wrong. transformers' Auto classes map "
-            "'model_type: bart' to plain BART; load it with lsgzoo.models.load_model(path) or "
-            "LSGBartForConditionalGeneration.from_pretrained(path) (or the classification/QA/base classes)."
-        )
-    raise TypeError(
-        f"expected an lsgzoo LSG-BART model, got {type(model).__name__}; convert plain BART checkpoints first "
-        "(lsgzoo convert) and load them with lsgzoo.models.load_model(path)"
-    )
-
 
 __all__ = [
     "LSGBartConfig",
@@ -155,9 +29,14 @@ __all__ = [
     "LSGBartModel",
     "LSGBartPreTrainedModel",
     "LSGMissingWeightsWarning",
+    "LSG_BART_CLASSES",
+    "LSG_BART_HEADS",
     "LSG_BART_TASKS",
+    "ModelHead",
     "assert_lsg_model",
+    "has_global_embeddings",
     "is_lsg_checkpoint",
     "lsg_class_for",
     "load_model",
+    "read_config_dict",
 ]

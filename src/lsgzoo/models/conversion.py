@@ -12,22 +12,23 @@ import logging
 import torch
 
 from lsgzoo.attention.config import MAX_GLOBAL_TOKENS
-from lsgzoo.models import LSG_BART_CLASSES, LSGBartConfig
+from lsgzoo.models import LSG_BART_CLASSES, LSG_BART_HEADS, LSGBartConfig
+from lsgzoo.models.heads import head_named
 
 logger = logging.getLogger(__name__)
 
 POSITION_OFFSET = 2  # BART's learned positions keep 2 extra rows in front
-BART_ARCHITECTURES = ("BartModel", "BartForConditionalGeneration", "BartForCausalLM",
-                      "BartForQuestionAnswering", "BartForSequenceClassification")
+BART_ARCHITECTURES = tuple(head.base_class for head in LSG_BART_HEADS)
 
 
 def lsg_architecture(requested: str | None, source_config) -> str:
     """The LSG class name for `requested` (or the source's own architecture, else seq2seq)."""
     name = requested or (getattr(source_config, "architectures", None) or ["BartForConditionalGeneration"])[0]
-    name = name.removeprefix("LSG")
-    if name not in BART_ARCHITECTURES:
-        raise ValueError(f"architecture={name!r} cannot be converted; choose one of {list(BART_ARCHITECTURES)}")
-    return "LSG" + name
+    try:
+        return head_named(name).lsg_class
+    except KeyError:
+        raise ValueError(f"architecture={name.removeprefix('LSG')!r} cannot be converted; "
+                         f"choose one of {list(BART_ARCHITECTURES)}") from None
 
 
 def tile_positions(table: torch.Tensor, max_length: int) -> torch.Tensor:
@@ -112,11 +113,11 @@ def convert_bart_to_lsg(source, max_length: int = 4096, *, architecture: str | N
     settings.update(lsg_settings, max_position_embeddings=max_length, architectures=[target_name])
     config = LSGBartConfig(**settings)
 
-    source_name = (getattr(source_config, "architectures", None) or ["BartForConditionalGeneration"])[0]
+    source_head = head_named((getattr(source_config, "architectures", None) or ["BartForConditionalGeneration"])[0])
     if source_is_lsg:
-        source_model = LSG_BART_CLASSES["LSG" + source_name.removeprefix("LSG")].from_pretrained(source)
+        source_model = LSG_BART_CLASSES[source_head.lsg_class].from_pretrained(source)
     else:
-        source_model = getattr(transformers, source_name.removeprefix("LSG")).from_pretrained(source)
+        source_model = getattr(transformers, source_head.base_class).from_pretrained(source)
     tokenizer = _load_tokenizer(source, max_length)
 
     torch.manual_seed(seed)

@@ -37,7 +37,7 @@ from transformers.models.bart.modeling_bart import (
 )
 from transformers.utils import can_return_tuple
 
-from lsgzoo.attention.config import LSGAttentionConfig, MAX_GLOBAL_TOKENS
+from lsgzoo.attention.config import MAX_GLOBAL_TOKENS
 from lsgzoo.attention.layout import padded_length
 from lsgzoo.attention.lsg import LSGSelfAttention
 from lsgzoo.models.configuration_lsg_bart import LSGBartConfig
@@ -45,23 +45,6 @@ from lsgzoo.models.configuration_lsg_bart import LSGBartConfig
 
 # transformers renamed the decoder cache from `past_key_values` to `cache` (argument and output field) during 5.x.
 LSG_CACHE_FIELD = "cache" if "cache" in {f.name for f in dataclasses.fields(Seq2SeqModelOutput)} else "past_key_values"
-
-
-def lsg_attention_config_from_bart(config: LSGBartConfig) -> LSGAttentionConfig:
-    """The attention-level settings of an `LSGBartConfig` (validated again by `LSGAttentionConfig`)."""
-    return LSGAttentionConfig(
-        block_size=config.block_size,
-        sparse_block_size=config.sparse_block_size,
-        sparsity_factor=config.sparsity_factor,
-        sparsity_type=config.sparsity_type,
-        num_global_tokens=config.num_global_tokens,
-        adaptive=config.adaptive,
-        mask_first_token=config.mask_first_token,
-        lsh_num_pre_rounds=config.lsh_num_pre_rounds,
-        attention_dropout=float(config.attention_dropout or 0.0),
-        num_heads=config.encoder_attention_heads,
-        backend=config.lsg_backend,
-    )
 
 
 def lsg_cross_attention_mask(attention_mask, config: LSGBartConfig):
@@ -140,13 +123,14 @@ class LSGBartEncoderLayer(BartEncoderLayer):
     """transformers' post-LN `BartEncoderLayer` whose `self_attn` is `LSGSelfAttention`.
 
     The attention receives the 2-D padding mask (n, tp) of the real positions
-    (1 = real, globals excluded) as `attention_mask`.
+    (1 = real, globals excluded) as `attention_mask`. Every layer shares the config's one
+    validated `LSGAttentionConfig` (`config.lsg_attention`): no per-layer validation.
     """
 
     def __init__(self, config: LSGBartConfig, layer_idx: int | None = None):
         super().__init__(config, layer_idx=layer_idx)
         self.self_attn = LSGSelfAttention(
-            config.d_model, config.encoder_attention_heads, lsg_attention_config_from_bart(config)
+            config.d_model, config.encoder_attention_heads, config.lsg_attention
         )
 
 

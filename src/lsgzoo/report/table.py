@@ -10,10 +10,11 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
+from lsgzoo.attention.keys import LSG_PATTERN_KEYS
 from lsgzoo.report.collect import TASK_KEY, RunRecord
 from lsgzoo.report.ranking import TIE_BREAK, rank_runs, ties
 
-CORE_ATTENTION_KEYS = ("sparsity_type", "block_size", "sparse_block_size", "sparsity_factor", "num_global_tokens")
+CORE_ATTENTION_KEYS = LSG_PATTERN_KEYS  # the keys that shape the attention pattern, always shown first
 COST_COLUMNS = (("tokens/s", "train_tokens_per_s"), ("train s", "train_time_s"), ("peak MB", "peak_memory_mb"),
                 ("params", "num_parameters"), ("steps", "global_step"))
 FAILED_MARK = "FAILED"

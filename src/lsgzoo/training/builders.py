@@ -5,10 +5,6 @@ from pathlib import Path
 from lsgzoo.training.config import attention_settings
 from lsgzoo.training.rundir import TOKENIZER_DIR
 
-TASK_NAMES = {"seq2seq": "seq2seq-lm", "classification": "sequence-classification"}
-LSG_BART_ARCHITECTURES = {"seq2seq": "LSGBartForConditionalGeneration",
-                          "classification": "LSGBartForSequenceClassification"}
-
 
 def build_tokenizer(cfg, datasets, run_dir: Path, extra_texts=()):
     """The checkpoint's tokenizer, the run's saved one (resume), or one trained on the train split.
@@ -37,12 +33,15 @@ def build_model(cfg, tokenizer, num_labels: int | None = None):
     """A random-init tiny LSG-BART, or a checkpoint folder (plain BART is converted to LSG on load).
 
     The run's attention keys override the checkpoint's; weights never depend on them except
-    num_global_tokens (checked against the checkpoint's global table size, 512 rows).
+    num_global_tokens (checked against the checkpoint's global table size, 512 rows). The class is the
+    head whose task names include `data.task` (`models.heads`).
     """
     from lsgzoo.models import LSG_BART_CLASSES, LSGBartConfig, is_lsg_checkpoint, load_model
+    from lsgzoo.models.heads import head_for_task
 
     attention = attention_settings(cfg)
     task = cfg.data.task
+    architecture = head_for_task(task).lsg_class
     extra = {"num_labels": num_labels} if task == "classification" else {}
     if cfg.model.name_or_path is None:
         m = cfg.model
@@ -55,14 +54,14 @@ def build_model(cfg, tokenizer, num_labels: int | None = None):
             bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
             decoder_start_token_id=tokenizer.eos_token_id, forced_eos_token_id=tokenizer.eos_token_id,
             **attention, **extra)
-        return LSG_BART_CLASSES[LSG_BART_ARCHITECTURES[task]](config)
+        return LSG_BART_CLASSES[architecture](config)
     path = str(cfg.model.name_or_path)
     overrides = dict(attention, dropout=cfg.model.dropout, attention_dropout=cfg.model.attention_dropout, **extra)
     if is_lsg_checkpoint(path):
-        model = load_model(path, TASK_NAMES[task], **overrides)
+        model = load_model(path, task, **overrides)
     else:
         from lsgzoo.models.conversion import convert_bart_to_lsg
 
         model, _, _ = convert_bart_to_lsg(path, max_length=cfg.data.max_source_length,
-                                          architecture=LSG_BART_ARCHITECTURES[task], **overrides)
+                                          architecture=architecture, **overrides)
     return model.train()  # from_pretrained returns eval mode: dropout would stay off while fine-tuning

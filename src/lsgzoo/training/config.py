@@ -1,46 +1,29 @@
 """Hydra config: the typed attention schema, composition, and validation before training.
 
-`register_schemas()` stores the structured schema that `conf/attention/*.yaml` extend, so a
-wrong type (`attention.block_size=abc`) fails at composition naming the key; a wrong key
-fails through Hydra's struct mode. `validate_config(cfg)` checks values (ranges, registered
+`register_schemas()` stores the structured schema that `conf/attention/*.yaml` extend: the LSG key
+dataclass itself (`lsgzoo.attention.keys.LSGKeys`: names, types, model defaults), whose values the
+yaml files override. A wrong type (`attention.block_size=abc`) fails at composition naming the key;
+a wrong key fails through Hydra's struct mode. `validate_config(cfg)` checks values (ranges, registered
 selector, data/model consistency, metric names, the monitor against what the task logs, generation
 keys) and raises `ConfigError` naming the key and the fix, before any data is loaded or model built.
 """
 
 import difflib
-from dataclasses import dataclass
 from pathlib import Path
 
+from lsgzoo.attention.keys import LSG_KEYS, LSGKeys
+
 CONFIG_DIR = Path(__file__).resolve().parents[3] / "conf"
-ATTENTION_KEYS = ("sparsity_type", "block_size", "sparse_block_size", "sparsity_factor", "num_global_tokens",
-                  "lsh_num_pre_rounds", "mask_first_token", "pass_global_tokens_to_decoder", "pool_with_global",
-                  "lsg_backend")
 
 
 class ConfigError(ValueError):
     """A bad config value; the message names the key and how to fix it."""
 
 
-@dataclass
-class AttentionSchema:
-    """conf/attention: the LSGBartConfig attention keys (spec §6)."""
-
-    sparsity_type: str = "pooling"
-    block_size: int = 8
-    sparse_block_size: int = 8
-    sparsity_factor: int = 4
-    num_global_tokens: int = 1
-    lsh_num_pre_rounds: int = 1
-    mask_first_token: bool = False
-    pass_global_tokens_to_decoder: bool = True
-    pool_with_global: bool = True
-    lsg_backend: str = "auto"
-
-
 def register_schemas() -> None:
     from hydra.core.config_store import ConfigStore
 
-    ConfigStore.instance().store(group="attention", name="lsg_schema", node=AttentionSchema)
+    ConfigStore.instance().store(group="attention", name="lsg_schema", node=LSGKeys)
 
 
 def compose_config(overrides: list[str] | None = None, config_name: str = "train"):
@@ -55,8 +38,8 @@ def compose_config(overrides: list[str] | None = None, config_name: str = "train
 
 
 def attention_settings(cfg) -> dict:
-    """The attention keys of a composed config as a plain dict."""
-    return {key: cfg.attention[key] for key in ATTENTION_KEYS}
+    """The LSG keys of a composed config as a plain dict."""
+    return {key: cfg.attention[key] for key in LSG_KEYS}
 
 
 def _check(condition: bool, key: str, message: str) -> None:
@@ -68,16 +51,11 @@ def validate_config(cfg) -> None:
     """Value checks that must pass before any data is loaded or model built."""
     from lsgzoo.attention.config import LSGAttentionConfig
 
-    from lsgzoo.attention.backends import BACKEND_CHOICES
-
     settings = attention_settings(cfg)
     sparsity = settings["sparsity_type"]
-    _check(settings["lsg_backend"] in BACKEND_CHOICES, "attention.lsg_backend",
-           f"{settings['lsg_backend']!r} is unknown; choose one of {', '.join(BACKEND_CHOICES)}")
-    try:
-        LSGAttentionConfig(**{k: v for k, v in settings.items()
-                              if k not in ("pass_global_tokens_to_decoder", "pool_with_global", "lsg_backend")},
-                           backend=settings["lsg_backend"], num_heads=cfg.model.get("encoder_attention_heads"))
+    try:  # the one validation of the attention settings (the model config validates its own copy)
+        LSGAttentionConfig(**settings, num_heads=cfg.model.get("encoder_attention_heads"),
+                           attention_dropout=cfg.model.get("attention_dropout") or 0.0)
     except (ValueError, KeyError) as error:
         raise ConfigError(f"attention: {error}") from None
     _check(sparsity in ("none",) or settings["sparsity_factor"] >= 1, "attention.sparsity_factor",
