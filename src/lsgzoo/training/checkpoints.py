@@ -169,10 +169,11 @@ def check_run_dir_writable(run_dir) -> None:
 def check_free_space(run_dir, num_parameters: int) -> None:
     """Raise RunDirError unless the run dir's disk has room for the checkpoints of a model this size."""
     directory = Path(run_dir) / "checkpoints"
+    directory.mkdir(parents=True, exist_ok=True)
     checkpoint_bytes = num_parameters * BYTES_PER_PARAMETER
     present = sum(path.stat().st_size for path in directory.glob("*.ckpt") if path.is_file())
     needed = max(0, CHECKPOINT_FILES * checkpoint_bytes - present)
-    free = shutil.disk_usage(run_dir).free
+    free = shutil.disk_usage(directory).free
     if free < needed:
         raise RunDirError(errno.ENOSPC, f"the run dir {run_dir} has {free / 2**20:.1f} MiB free but its checkpoints "
                           f"need about {needed / 2**20:.1f} MiB ({CHECKPOINT_FILES} files of "
