@@ -16,6 +16,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
+from lsgzoo.bench.worker import synchronize
 from lsgzoo.models import LSGBartConfig, LSGBartForConditionalGeneration
 from lsgzoo.training.callbacks import ThroughputMonitor, peak_memory_mb
 from lsgzoo.training.module import Seq2SeqModule
@@ -90,9 +91,3 @@ class PerBatchTimes(ThroughputMonitor):
         before = self.train_time_s
         super().on_train_batch_end(trainer, module, outputs, batch, batch_idx)
         self.seconds.append(self.train_time_s - before)
-
-
-def synchronize(device: torch.device):
-    """Wait for the device's queued work, so wall-clock steps measure it (no-op on CPU)."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)

@@ -121,10 +121,11 @@ def encoder_inputs(case: dict, length: int, device):
 
 
 def synchronize(device):
+    """Wait for the device's queued work, so wall-clock times measure it (no-op on CPU)."""
     import torch
 
     if device.type == "cuda":
-        torch.cuda.synchronize()
+        torch.cuda.synchronize(device)
 
 
 def one_pass(model, inputs, mode: str):
