@@ -1,5 +1,6 @@
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -24,3 +25,15 @@ def _selector_registry():
     yield
     registry._SELECTORS.clear()
     registry._SELECTORS.update(saved)
+
+
+@pytest.fixture
+def flex_backward_on_cpu(monkeypatch):
+    """Run FlexAttention's own eager implementation with gradients on CPU (test only; FlexAttention refuses a
+    CPU backward, and without this fixture CPU training with `flex` falls back to `fused`)."""
+    import torch.nn.attention.flex_attention as torch_flex
+
+    from lsgzoo.attention.backends import BACKENDS
+
+    monkeypatch.setattr(torch_flex, "_validate_device", lambda *args: None)
+    monkeypatch.setitem(BACKENDS, "flex", replace(BACKENDS["flex"], available=lambda query, dropout: True))

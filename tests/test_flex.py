@@ -1,7 +1,7 @@
 """The `flex` backend: same outputs and gradients as `eager`, an exact analytic BlockMask, `auto` dispatch.
 
 FlexAttention refuses a backward on CPU, but its own eager implementation (the dense reference
-every compiled kernel is tested against) has one: `flex_backward_on_cpu` lifts the device check
+every compiled kernel is tested against) has one: `flex_backward_on_cpu` (conftest) lifts the device check
 so the gradients of the flex layout — key order, `mask_mod`, `score_mod`, the selector's graph —
 are compared with eager's here. Without that fixture, CPU training falls back to `fused`.
 """
@@ -22,13 +22,6 @@ from lsgzoo.models import LSGBartForConditionalGeneration
 from test_backends import SELECTORS, assert_same, padded_inputs, run, tiny_config
 
 pytestmark = pytest.mark.skipif(torch_flex is None, reason="torch without FlexAttention")
-
-
-@pytest.fixture
-def flex_backward_on_cpu(monkeypatch):
-    """Run flex's eager implementation with gradients on CPU (test only; see the module docstring)."""
-    monkeypatch.setattr(torch_flex, "_validate_device", lambda *args: None)
-    monkeypatch.setitem(BACKENDS, "flex", replace(BACKENDS["flex"], available=lambda query, dropout: True))
 
 
 @pytest.fixture

@@ -7,17 +7,15 @@ from dataclasses import replace
 
 import pytest
 import torch
-import torch.nn.attention.flex_attention as torch_flex
 from torch import nn
 
 from lsgzoo import LSGAttention, LSGAttentionConfig
 from lsgzoo.attention import fused
-from lsgzoo.attention.backends import BACKENDS
 from lsgzoo.selectors import register_selector, registry
 from lsgzoo.selectors.base import SelectionTape, SparseTokens, gather_tokens
 from lsgzoo.selectors.norm import NormSelector
 from lsgzoo.selectors.pooling import PoolingSelector
-from test_backends import SELECTORS, padded_inputs
+from test_backends import SELECTORS, padded_inputs, run
 
 GRID = [  # (selector, block, sparse block, factor, globals); 1 global ↔ batch 1, 3 globals ↔ batch 2 + mask_first_token
     case for case in itertools.product(SELECTORS, [8, 16], [0, 8, 16], [1, 2, 4], [1, 3])
@@ -34,35 +32,26 @@ def test_selectors(monkeypatch):
 
 
 @pytest.fixture
-def backend_runner(monkeypatch):
-    """run(backend, cfg, inputs, padding, dtype) → [output, dq, dk, dv] of a weighted sum of the output.
-
-    "fused-chunks-of-1" is `fused` forced to one query block per chunk; `flex` runs FlexAttention's own eager
-    implementation with its CPU-backward guard lifted (test only, see tests/test_flex.py).
-    """
-    monkeypatch.setattr(torch_flex, "_validate_device", lambda *args: None)
-    monkeypatch.setitem(BACKENDS, "flex", replace(BACKENDS["flex"], available=lambda query, dropout: True))
+def backend_runner(monkeypatch, flex_backward_on_cpu):
+    """`test_backends.run`, plus "fused-chunks-of-1": `fused` forced to one query block per chunk; `flex` runs
+    FlexAttention's own eager implementation with its CPU-backward guard lifted (test only)."""
     default_chunks = fused.chunk_blocks
 
-    def run(backend, cfg, inputs, padding, dtype=torch.float32):
+    def run_backend(backend, cfg, inputs, padding, dtype=torch.float32):
         chunked = backend == "fused-chunks-of-1"
         monkeypatch.setattr(fused, "chunk_blocks", (lambda *args: 1) if chunked else default_chunks)
-        attention = LSGAttention(replace(cfg, lsg_backend="fused" if chunked else backend))
-        q, k, v = (x.to(dtype).clone().requires_grad_() for x in inputs)
-        torch.manual_seed(11)  # lsh draws its planes at every call
-        out = attention(q, k, v, padding)
-        weights = torch.linspace(-1, 1, out.numel(), dtype=dtype).view_as(out)
-        return [out, *torch.autograd.grad((out * weights).sum(), (q, k, v))]
+        return run("fused" if chunked else backend, cfg, inputs, padding, dtype)
 
-    return run
+    return run_backend
 
 
 @pytest.mark.parametrize("selector,block,sparse_block,factor,globals_", GRID)
 def test_every_backend_matches_float64_eager_gradients(backend_runner, selector, block, sparse_block, factor,
                                                        globals_):
+    cfg = dict(block_size=block, sparse_block_size=sparse_block, sparsity_factor=factor, sparsity_type=selector,
+               num_global_tokens=globals_, mask_first_token=globals_ == 3)
     try:
-        cfg = LSGAttentionConfig(block_size=block, sparse_block_size=sparse_block, sparsity_factor=factor,
-                                 sparsity_type=selector, num_global_tokens=globals_, mask_first_token=globals_ == 3)
+        LSGAttentionConfig(**cfg)
     except ValueError:
         pytest.skip("settings the config rejects")
     batch = 1 if globals_ == 1 else 2
@@ -92,8 +81,7 @@ def test_half_precision_gradients_stay_within_a_few_roundings_of_fp32(backend_ru
     type, which can flip near-tie buckets — a different selection, not a rounding error — so the fp32 run
     replays the half-precision run's buckets (recorded on a `SelectionTape`).
     """
-    cfg = LSGAttentionConfig(block_size=16, sparse_block_size=16, sparsity_factor=2, sparsity_type=selector,
-                             num_global_tokens=2)
+    cfg = dict(block_size=16, sparse_block_size=16, sparsity_factor=2, sparsity_type=selector, num_global_tokens=2)
     inputs, padding = padded_inputs()
     got = backend_runner(backend, cfg, inputs, padding, dtype)
     tape = SelectionTape()
