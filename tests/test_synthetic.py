@@ -41,6 +41,19 @@ def test_structure_markers_payloads_and_target():
             assert not any(w.startswith("p") for w in words[last + 1: last + task.min_distance])
 
 
+def stacked_connectivity(attention, sparsity_type: str, length: int, layers: int) -> torch.Tensor:
+    """Float (length, length): which token positions reach which through `layers` LSG layers of the composed
+    `attention` settings with `sparsity_type`, one global token excluded (information through it is not counted)."""
+    settings = LSGAttentionConfig(sparsity_type=sparsity_type, block_size=attention.block_size,
+                                  sparse_block_size=attention.sparse_block_size,
+                                  sparsity_factor=attention.sparsity_factor, num_global_tokens=1)
+    layer = attention_pattern(settings, length).connectivity.any(0)[1:, 1:].float()
+    stacked = layer
+    for _ in range(layers - 1):
+        stacked = ((stacked @ layer) > 0).float()
+    return stacked
+
+
 def reach(connectivity: torch.Tensor, positions: range) -> tuple[int, int]:
     """(guaranteed, largest) forward distance reached from the given query positions."""
     guaranteed, largest = [], []
@@ -64,21 +77,10 @@ def test_local_only_cannot_link_pairs_but_sparse_can(sparsity_type):
     length = cfg.data.max_source_length
     queries = range(attention.block_size * 3, length - 3 * task.max_distance)
 
-    def pattern(kind):
-        settings = LSGAttentionConfig(sparsity_type=kind, block_size=attention.block_size,
-                                      sparse_block_size=attention.sparse_block_size,
-                                      sparsity_factor=attention.sparsity_factor, num_global_tokens=1)
-        g = 1
-        return attention_pattern(settings, length).connectivity.any(0)[g:, g:].float()
-
-    local = pattern("none")
-    stacked = local
-    for _ in range(layers - 1):
-        stacked = ((stacked @ local) > 0).float()
-    _, local_largest = reach(stacked, queries)
+    _, local_largest = reach(stacked_connectivity(attention, "none", length, layers), queries)
     assert local_largest < task.min_distance, "a local-only encoder could link a marker to its payload"
 
-    sparse = pattern(sparsity_type)
+    sparse = stacked_connectivity(attention, sparsity_type, length, 1)
     sparse_guaranteed, sparse_largest = reach(sparse, queries)
     assert sparse_guaranteed >= task.max_distance, "the first sparse layer must reach every payload"
     # another pair's payload never lies within a marker's sparse reach (both directions)

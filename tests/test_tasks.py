@@ -13,6 +13,7 @@ from lsgzoo.attention.lsg import LSGAttention
 from lsgzoo.attention.pattern import attention_pattern
 from lsgzoo.data.tasks import AclSumNeedleTask, AssociativeRecallTask, ListOpsTask, MajorityTask
 from lsgzoo.training.config import attention_settings, compose_config
+from test_synthetic import stacked_connectivity
 
 SUITE = ["linked_pairs", "mqar", "majority", "listops", "aclsum_needle"]
 GENERATED = ["mqar", "majority", "listops", "aclsum_needle"]
@@ -31,13 +32,7 @@ def default_source(name: str, overrides: tuple[str, ...] = ()):
 
 def local_reach(cfg) -> int:
     """Largest token distance information travels through the encoder with local attention only (globals excluded)."""
-    a = cfg.attention
-    settings = LSGAttentionConfig(sparsity_type="none", block_size=a.block_size, sparse_block_size=a.sparse_block_size,
-                                  sparsity_factor=a.sparsity_factor, num_global_tokens=1)
-    local = attention_pattern(settings, cfg.data.max_source_length).connectivity.any(0)[1:, 1:].float()
-    stacked = local
-    for _ in range(cfg.model.encoder_layers - 1):
-        stacked = ((stacked @ local) > 0).float()
+    stacked = stacked_connectivity(cfg.attention, "none", cfg.data.max_source_length, cfg.model.encoder_layers)
     queries, keys = torch.nonzero(stacked, as_tuple=True)
     return int((queries - keys).abs().max())
 
