@@ -21,6 +21,8 @@ import sys
 import zipfile
 from pathlib import Path
 
+from lsgzoo.training.config import ConfigError
+
 LAST = "last.ckpt"
 PREVIOUS_LAST = "last.prev.ckpt"
 DAMAGED_LAST = "last.damaged.ckpt"
@@ -33,6 +35,10 @@ CHECKPOINT_FILES = 4  # best, last, last.prev and one being written
 
 class CheckpointError(RuntimeError):
     """No checkpoint can be resumed from; the message lists each candidate and what is wrong with it."""
+
+
+class ResumeCheckpointMissing(ConfigError, FileNotFoundError):
+    """resume=true names a run dir without checkpoints/last.ckpt (a user error, reported as one line)."""
 
 
 class RunDirError(OSError):
@@ -127,8 +133,8 @@ def resume_checkpoint(checkpoint_dir) -> Path:
         leftover.unlink(missing_ok=True)
     last, previous = checkpoint_dir / LAST, checkpoint_dir / PREVIOUS_LAST
     if not last.exists() and not previous.exists():
-        raise FileNotFoundError(f"resume=true but {last} does not exist; pass hydra.run.dir=<the run dir to resume> "
-                                "(the one holding checkpoints/last.ckpt)")
+        raise ResumeCheckpointMissing(f"resume=true but {last} does not exist; pass hydra.run.dir=<the run dir to "
+                                      "resume> (the one holding checkpoints/last.ckpt)")
     problems = {}
     for candidate in (last, previous):
         problems[candidate.name] = checkpoint_problem(candidate)

@@ -11,17 +11,13 @@ import time
 import traceback
 from pathlib import Path
 
-from lsgzoo.training.checkpoints import LAST, PREVIOUS_LAST, check_run_dir_writable
-from lsgzoo.training.config import ConfigError, attention_settings, validate_config
+from lsgzoo.training.checkpoints import check_run_dir_writable
+from lsgzoo.training.config import attention_settings, validate_config
 from lsgzoo.training.resume import settle_run_config
 from lsgzoo.training.rundir import CHECKPOINT_DIR, METRICS_DIR, MODEL_CONFIG_DIR, write_summary
 
 SUMMARY_KEYS = {"task": "data.task", "data": "data.name", "monitor": "data.monitor",
                 "monitor_mode": "data.monitor_mode", "seed": "seed", "run_name": "run_name"}
-
-
-class ResumeCheckpointMissing(ConfigError, FileNotFoundError):
-    """resume=true names a run dir without checkpoints/last.ckpt (a user error, reported as one line)."""
 
 
 def run_training(cfg, run_dir, overrides: list[str] | None = None) -> float:
@@ -87,11 +83,7 @@ def _train(cfg, run_dir: Path, summary: dict) -> float:
 
     peak_memory = PeakMemory()
     peak_memory.reset()
-    checkpoints = run_dir / CHECKPOINT_DIR
-    if cfg.resume and not (checkpoints / LAST).exists() and not (checkpoints / PREVIOUS_LAST).exists():
-        raise ResumeCheckpointMissing(f"resume=true but {checkpoints / LAST} does not exist; pass "
-                                      "hydra.run.dir=<the run dir to resume> (the one holding checkpoints/last.ckpt)")
-    resume_path = resume_checkpoint(checkpoints) if cfg.resume else None
+    resume_path = resume_checkpoint(run_dir / CHECKPOINT_DIR) if cfg.resume else None
     if cfg.num_threads:
         import torch
 
