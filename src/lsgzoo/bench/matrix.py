@@ -68,7 +68,7 @@ BIGBIRD = Case("bigbird-pegasus", "bigbird", dict(block_size=64, random_blocks=3
 
 
 def matrix(name: str, with_original: bool = True) -> list[Case]:
-    """The cases of a named matrix ("smoke", "short", "full")."""
+    """The cases of a named matrix (the names are the keys of `LENGTHS`)."""
     orig = [original(), BART_ORIG] if with_original else []
     if name == "smoke":
         return [lsg("norm", "fused", 32, 32), BART]
@@ -97,7 +97,7 @@ def matrix(name: str, with_original: bool = True) -> list[Case]:
                     if case.name not in {c.name for c in cases}:
                         cases.append(case)
         return cases
-    raise ValueError(f"unknown matrix {name!r}; choose smoke, short, full, gpu or cpu-flex")
+    raise ValueError(f"unknown matrix {name!r}; choose one of {', '.join(LENGTHS)}")
 
 
 def extra_cases(name: str, with_lightning: bool = True) -> list[Case]:
