@@ -11,8 +11,8 @@ albert, electra; encoder-decoder pegasus, mbart and barthez (BARThez
 checkpoints say ``model_type: mbart``, so they are recorded through the mBART
 classes with a BARThez-like config and tokenizer).
 
-Run (from the repo root; rewrites the output folder, or one family's subfolder
-with ``--family``):
+Run (from the repo root; rewrites the family folders and index.json of the output
+folder, keeping its hand-written README.md; ``--family`` rewrites only those families):
 
     /work/venv-orig/bin/python tests/compat/make_family_fixtures.py --out tests/fixtures/original_families
     /work/venv-orig/bin/python tests/compat/make_family_fixtures.py --out tests/fixtures/original_families --family roberta
@@ -722,8 +722,11 @@ def main():
         index["cases"] = [x for x in index["cases"] if x["family"] not in families]
         index["skipped"] = [x for x in index["skipped"] if x["family"] not in families]
     else:
-        if os.path.isdir(out_root):
-            shutil.rmtree(out_root)
+        # everything but the hand-written README.md is regenerated
+        for fam in FAMILIES:
+            shutil.rmtree(os.path.join(out_root, fam), ignore_errors=True)
+        if os.path.exists(index_path):
+            os.remove(index_path)
         index = {"cases": [], "skipped": []}
     os.makedirs(out_root, exist_ok=True)
     index.update({"generated_by": "tests/compat/make_family_fixtures.py", "torch_version": torch.__version__,
@@ -733,7 +736,7 @@ def main():
     order = list(FAMILIES)
     index["cases"].sort(key=lambda x: (order.index(x["family"]), x["name"]))
 
-    checks = []
+    checks = [x for x in index.get("self_check", []) if x["case"].split("/")[0] not in families]
     for fam, name in SELF_CHECK:
         folder = os.path.join(out_root, fam, name)
         if fam in families and os.path.isdir(folder):
@@ -742,7 +745,7 @@ def main():
             print("self-check", f"{fam}/{name}", "worst diff", worst, flush=True)
             checks.append({"case": f"{fam}/{name}", "tensors": len(diffs), "max_abs_diff": worst})
     if checks:
-        index["self_check"] = checks
+        index["self_check"] = sorted(checks, key=lambda x: [f"{f}/{n}" for f, n in SELF_CHECK].index(x["case"]))
     with open(index_path, "w") as f:
         json.dump(index, f, indent=2, sort_keys=True)
     print("done:", len(index["cases"]), "cases,", len(index["skipped"]), "skipped")
