@@ -119,7 +119,9 @@ def test_hub_name_path_resolves_from_the_cache(tmp_path):
 
 EXPORT_CHECK = """
 import sys
-sys.path = [p for p in sys.path if "lsgzoo" not in p and {src!r} not in p]
+import os
+sys.path = [p for p in sys.path if "lsgzoo" not in p and {src!r} not in p
+            and not os.path.isdir(os.path.join(p or ".", "lsgzoo"))]
 try:
     import lsgzoo
     raise SystemExit("lsgzoo must not be importable here: " + lsgzoo.__file__)
@@ -181,7 +183,7 @@ def test_export_is_atomic_and_never_overwrites_by_accident(tmp_path, monkeypatch
     model = load_model(FIXTURES / "s2s_norm")
     out = tmp_path / "export"
 
-    def broken():
+    def broken(*family):
         raise RuntimeError("disk full")
 
     monkeypatch.setattr(export_module, "model_code", broken)

@@ -237,7 +237,7 @@ def test_is_lsg_checkpoint_and_load_model_pick_the_class(tmp_path):
         config.pop(key, None)
     (folder / "config.json").write_text(json.dumps(config))
     assert is_lsg_checkpoint(folder)
-    with pytest.raises(TypeError, match="expected an lsgzoo LSG-BART model"):
+    with pytest.raises(TypeError, match="expected an lsgzoo LSG model"):
         assert_lsg_model(torch.nn.Linear(2, 2))
 
 

@@ -3,7 +3,7 @@
 The LSG keys are written once (`attention.keys.LSGKeys`); the model config, the attention config,
 the Hydra schema, the model card and the exported code derive from it, and a scan of src/ and
 conf/ fails if the key list is written out again. The model heads are one table
-(`models.heads`) that every head mapping derives from.
+per family (`models.families`) that every head mapping derives from.
 """
 
 import ast
@@ -228,11 +228,12 @@ def test_every_head_mapping_derives_from_the_table():
     import transformers
 
     from lsgzoo.hub.export import model_card
-    from lsgzoo.models.conversion import BART_ARCHITECTURES, lsg_architecture
+    from lsgzoo.models import BART
+    from lsgzoo.models.conversion import lsg_architecture
 
     assert set(LSG_BART_CLASSES) == {head.lsg_class for head in LSG_BART_HEADS}
     assert set(LSG_BART_AUTO_MAP) == {"AutoConfig", *(head.auto_class for head in LSG_BART_HEADS)}
-    assert set(BART_ARCHITECTURES) == {head.base_class for head in LSG_BART_HEADS}
+    assert set(BART.base_classes) == {head.base_class for head in LSG_BART_HEADS}
     for head in LSG_BART_HEADS:
         cls = LSG_BART_CLASSES[head.lsg_class]
         assert issubclass(cls, getattr(transformers, head.base_class))

@@ -26,6 +26,7 @@ _EXPORTS = {
     "is_lsg_checkpoint": "lsgzoo.models",
     "load_model": "lsgzoo.models",
     "convert_bart_to_lsg": "lsgzoo.models.conversion",
+    "convert_to_lsg": "lsgzoo.models.conversion",
     "export_model": "lsgzoo.hub",
 }
 

@@ -1,4 +1,5 @@
-"""The `lsgzoo` command: convert BART checkpoints to LSG-BART, export Hub folders, report sweeps.
+"""The `lsgzoo` command: convert checkpoints (BART and the other families of `models.families`) to LSG,
+export Hub folders, report sweeps.
 
 Heavy libraries load only inside the chosen subcommand, so `--help` is instant.
 """
@@ -11,7 +12,7 @@ from pathlib import Path
 
 from lsgzoo.attention.keys import LSG_PATTERN_KEYS, PATTERN_FIELDS
 
-DESCRIPTION = """lsgzoo: long-context BART with LSG (Local + Sparse + Global) attention.
+DESCRIPTION = """lsgzoo: long-context transformers (BART, ...) with LSG (Local + Sparse + Global) attention.
 
 examples:
   lsgzoo convert facebook/bart-base out/lsg-bart-base-4096 --max-length 4096
@@ -44,16 +45,19 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     convert = commands.add_parser(
-        "convert", help="turn a BART checkpoint into LSG-BART for long inputs",
-        description="Convert a BART checkpoint (local folder or hub name) into LSG-BART: position tables are "
+        "convert", help="turn a checkpoint (BART, ...) into its LSG model for long inputs",
+        description="Convert a checkpoint (local folder or hub name) of a supported family (BART, ...; the "
+                    "source's model_type picks it) into its LSG model: position tables are "
                     "tiled to --max-length and global tokens initialised as the original LSG converter does. "
                     "The output folder also loads with plain transformers (trust_remote_code=True).")
-    convert.add_argument("source", help="BART checkpoint folder or hub name (e.g. facebook/bart-base)")
+    convert.add_argument("source", help="checkpoint folder or hub name (e.g. facebook/bart-base)")
     convert.add_argument("out", type=Path, help="output folder (must not exist unless --overwrite)")
     convert.add_argument("--max-length", type=positive_int, default=4096, help="new maximum input length (4096)")
     add_pattern_flags(convert)
     convert.add_argument("--architecture", help="target head, e.g. BartForSequenceClassification "
-                                                "(default: the source's own)")
+                                                "(default: the source's own, else the family's default)")
+    convert.add_argument("--no-token-ids", dest="use_token_ids", action="store_false",
+                         help="do not add the token-type row to the global tokens (families with token types)")
     convert.add_argument("--random-global-init", action="store_true", help="draw global tokens at random")
     convert.add_argument("--global-positional-stride", type=positive_int, default=64)
     convert.add_argument("--keep-first-global-token", action="store_true", help="LSG source: keep global 0")
@@ -66,9 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = commands.add_parser(
         "export", help="write a Hub folder that loads with plain transformers",
-        description="Export an LSG-BART checkpoint folder to a self-contained Hugging Face Hub folder: "
-                    "config.json with auto_map, model.safetensors, modeling_lsg_bart.py, tokenizer, model card.")
-    export.add_argument("source", type=Path, help="LSG-BART checkpoint folder, or a training run dir (exports its best checkpoint)")
+        description="Export an LSG checkpoint folder to a self-contained Hugging Face Hub folder: "
+                    "config.json with auto_map, model.safetensors, the family's modeling_lsg_*.py, tokenizer, "
+                    "model card.")
+    export.add_argument("source", type=Path, help="LSG checkpoint folder, or a training run dir (exports its best checkpoint)")
     export.add_argument("out", type=Path, help="output folder (must not exist unless --overwrite)")
     export.add_argument("--task", help="model head to export (default: the checkpoint's own), e.g. "
                                        "seq2seq-lm, sequence-classification, question-answering, base")
@@ -102,13 +107,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run_convert(args) -> int:
     from lsgzoo.hub import write_hub_folder
-    from lsgzoo.models.conversion import convert_bart_to_lsg
+    from lsgzoo.models.conversion import convert_to_lsg
 
     if args.out.exists() and not args.overwrite:
         raise FileExistsError(f"{args.out} exists; choose a new folder or pass --overwrite")
     lsg = {key: getattr(args, key) for key in LSG_PATTERN_KEYS if getattr(args, key) is not None}
-    model, tokenizer, report = convert_bart_to_lsg(
+    model, tokenizer, report = convert_to_lsg(
         args.source, args.max_length, architecture=args.architecture, random_global_init=args.random_global_init,
+        use_token_ids=args.use_token_ids,
         global_positional_stride=args.global_positional_stride, keep_first_global_token=args.keep_first_global_token,
         resize_lsg=args.resize_lsg, seed=args.seed, **{**args.config, **lsg})
     write_hub_folder(model, args.out, tokenizer, {"Conversion": {"source": args.source, "max_length": args.max_length,

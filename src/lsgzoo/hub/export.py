@@ -1,9 +1,10 @@
 """Write a Hub-format folder that plain `transformers` loads with `trust_remote_code=True`.
 
 The folder holds config.json (with `auto_map`), model.safetensors, the tokenizer,
-a model card and `modeling_lsg_bart.py`: lsgzoo's own model code (selectors,
-attention, config, models) concatenated into one file, so it never drifts from
-the package and needs no lsgzoo to import. Writing is atomic: everything goes to
+a model card and the family's code file (`modeling_lsg_bart.py`, `modeling_lsg_bert.py`, ...):
+lsgzoo's own model code (selectors, attention, the shared model modules, then the family's
+files, as its row of `models.families` lists them) concatenated into one file, so it never
+drifts from the package and needs no lsgzoo to import. Writing is atomic: everything goes to
 a temporary sibling folder that is renamed into place only when complete.
 """
 
@@ -16,9 +17,10 @@ from pathlib import Path
 
 import lsgzoo
 from lsgzoo.attention.keys import lsg_key_values
-from lsgzoo.models.heads import REMOTE_CODE_MODULE, head_named
+from lsgzoo.models.families import FAMILIES, Family, family_of_model
 
-# Model-code modules in dependency order (each imports only earlier ones).
+# Model-code modules every family ships, in dependency order (each imports only earlier ones);
+# the family's own files (`Family.code_files`) follow them.
 MODEL_CODE_MODULES = (
     "selectors/registry.py",
     "selectors/base.py",
@@ -38,19 +40,19 @@ MODEL_CODE_MODULES = (
     "attention/config.py",
     "attention/lsg.py",
     "models/heads.py",
-    "models/configuration_lsg_bart.py",
-    "models/modeling_lsg_bart.py",
+    "models/families.py",
+    "models/lsg_config.py",
+    "models/lsg_encoder.py",
 )
-CODE_FILE = f"{REMOTE_CODE_MODULE}.py"
 LSGZOO_IMPORT = re.compile(r"^\s*(from lsgzoo[\w.]* import .*|import lsgzoo.*)$")
 
 
-def model_code() -> str:
-    """One self-contained module with lsgzoo's model code (lsgzoo imports stripped)."""
+def model_code(family: Family = FAMILIES[0]) -> str:
+    """One self-contained module with lsgzoo's model code for `family` (lsgzoo imports stripped)."""
     root = Path(lsgzoo.__file__).parent
-    parts = [f'"""LSG-BART model code generated from lsgzoo {lsgzoo.__version__}; do not edit."""\n']
+    parts = [f'"""LSG-{family.display_name} model code generated from lsgzoo {lsgzoo.__version__}; do not edit."""\n']
     seen: dict[str, str] = {}
-    for relative in MODEL_CODE_MODULES:
+    for relative in (*MODEL_CODE_MODULES, *family.code_files):
         source = (root / relative).read_text()
         for node in ast.parse(source).body:
             for name in _defined_names(node):
@@ -75,25 +77,26 @@ def _defined_names(node) -> list[str]:
 def model_card(model, extra: dict | None = None) -> str:
     """README.md with YAML front matter (tags, pipeline tag, LSG parameters) and loading instructions."""
     architecture = type(model).__name__
-    head = head_named(architecture)
+    family = family_of_model(model)
+    head = family.head_named(architecture)
     config = model.config
     lsg = lsg_key_values(config)
     front = ["---", "library_name: transformers", f"pipeline_tag: {head.pipeline_tag}",
-             "tags:", "- lsg", "- long-context", "- bart", "- lsgzoo", "lsg:"]
+             "tags:", "- lsg", "- long-context", f"- {family.name}", "- lsgzoo", "lsg:"]
     front += [f"  {key}: {json.dumps(value)}" for key, value in lsg.items()]
     front += [f"max_position_embeddings: {config.max_position_embeddings}", "---", ""]
     auto = head.auto_class
     body = [
         f"# {architecture} (LSG attention, up to {config.max_position_embeddings} tokens)", "",
-        "BART whose encoder self-attention is LSG (Local + Sparse + Global), exported by lsgzoo. "
-        "The model code ships in this folder (`modeling_lsg_bart.py`); lsgzoo is not needed to load it.", "",
+        f"{family.description} Exported by lsgzoo. "
+        f"The model code ships in this folder (`{family.code_module}.py`); lsgzoo is not needed to load it.", "",
         "```python",
         f"from transformers import AutoTokenizer, {auto}",
         f'model = {auto}.from_pretrained("PATH_OR_REPO", trust_remote_code=True)',
         'tokenizer = AutoTokenizer.from_pretrained("PATH_OR_REPO")',
         "```", "",
-        "Without `trust_remote_code=True`, transformers loads plain BART from this folder (the config says "
-        "`model_type: bart`) and silently drops the global tokens: always pass it.", "",
+        f"Without `trust_remote_code=True`, transformers loads plain {family.display_name} from this folder (the "
+        f"config says `model_type: {config.model_type}`) and silently drops the global tokens: always pass it.", "",
         "## LSG parameters", "", "| key | value |", "|---|---|",
         *[f"| `{key}` | `{value}` |" for key, value in lsg.items()], "",
     ]
@@ -107,9 +110,9 @@ def model_card(model, extra: dict | None = None) -> str:
 def write_hub_folder(model, out, tokenizer=None, card_sections: dict | None = None, overwrite: bool = False) -> Path:
     """Atomically write `model` (+ tokenizer) as a Hub folder at `out`; returns the path."""
     from lsgzoo.models import assert_lsg_model
-    from lsgzoo.models.configuration_lsg_bart import LSG_BART_AUTO_MAP
 
     assert_lsg_model(model)
+    family = family_of_model(model)
     from lsgzoo.selectors.registry import get_selector_class
 
     sparsity_type = model.config.sparsity_type
@@ -122,12 +125,12 @@ def write_hub_folder(model, out, tokenizer=None, card_sections: dict | None = No
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        model.config.auto_map = dict(LSG_BART_AUTO_MAP)
+        model.config.auto_map = family.auto_map()
         model.config.architectures = [type(model).__name__]
         model.save_pretrained(staging, safe_serialization=True)  # writes auto_map into config.json
         for stray in staging.glob("*.py"):
             stray.unlink()
-        (staging / CODE_FILE).write_text(model_code())
+        (staging / f"{family.code_module}.py").write_text(model_code(family))
         if tokenizer is not None:
             tokenizer.save_pretrained(staging)
         (staging / "README.md").write_text(model_card(model, card_sections))
@@ -148,7 +151,7 @@ def export_model(source, out, task: str | None = None, overwrite: bool = False,
                  card_sections: dict | None = None) -> Path:
     """Export `source` to a Hub folder `out`.
 
-    source: an LSG-BART checkpoint folder, or a training run dir (its best checkpoint, whose
+    source: an LSG checkpoint folder (any family), or a training run dir (its best checkpoint, whose
     summary and attention settings go into the model card).
     """
     from lsgzoo.training.rundir import is_run_dir, load_run_model, read_summary

@@ -1,25 +1,37 @@
-"""LSG-BART: configuration, models (transformers 5), the head table and loading helpers.
+"""LSG models: the family table, the configurations and models (transformers 5), loading helpers.
 
-The LSG keys come from `lsgzoo.attention.keys`, the heads from `models.heads`, the loading
-helpers live in `models.loading` (re-exported here). LSG-BART files say `"model_type": "bart"`:
-load them by class or with `load_model(path)`, never through transformers' Auto classes.
+`models.families.FAMILIES` is the one table of families (one row each: model types, config class,
+code module, heads, conversion facts); loading (`models.loading`), conversion (`models.conversion`)
+and export derive from it. The LSG keys come from `lsgzoo.attention.keys`. LSG files keep their base
+family's `model_type` ("bart", ...): load them by class or with `load_model(path)`, never through
+transformers' Auto classes.
 """
 
 from lsgzoo.models.configuration_lsg_bart import LSGBartConfig
-from lsgzoo.models.heads import LSG_BART_HEADS, ModelHead
+from lsgzoo.models.families import FAMILIES, Family, family_for_model_type, family_named, family_of_config, family_of_model  # noqa: E501
+from lsgzoo.models.heads import ModelHead
 from lsgzoo.models.loading import (
-    LSG_BART_CLASSES,
-    LSG_BART_TASKS,
     assert_lsg_model,
     has_global_embeddings,
     is_lsg_checkpoint,
     load_model,
     lsg_class_for,
+    lsg_classes,
+    lsg_tasks,
     read_config_dict,
 )
-from lsgzoo.models.modeling_lsg_bart import LSGBartEncoder, LSGBartForCausalLM, LSGBartForConditionalGeneration, LSGBartForQuestionAnswering, LSGBartForSequenceClassification, LSGBartModel, LSGBartPreTrainedModel, LSGMissingWeightsWarning  # noqa: E501
+from lsgzoo.models.lsg_encoder import LSGMissingWeightsWarning
+from lsgzoo.models.modeling_lsg_bart import LSGBartEncoder, LSGBartForCausalLM, LSGBartForConditionalGeneration, LSGBartForQuestionAnswering, LSGBartForSequenceClassification, LSGBartModel, LSGBartPreTrainedModel  # noqa: E501
+
+BART = family_named("bart")
+LSG_BART_HEADS = BART.heads
+LSG_BART_CLASSES = lsg_classes(BART)
+LSG_BART_TASKS = lsg_tasks(BART)
 
 __all__ = [
+    "BART",
+    "FAMILIES",
+    "Family",
     "LSGBartConfig",
     "LSGBartEncoder",
     "LSGBartForCausalLM",
@@ -34,9 +46,15 @@ __all__ = [
     "LSG_BART_TASKS",
     "ModelHead",
     "assert_lsg_model",
+    "family_for_model_type",
+    "family_named",
+    "family_of_config",
+    "family_of_model",
     "has_global_embeddings",
     "is_lsg_checkpoint",
     "lsg_class_for",
+    "lsg_classes",
+    "lsg_tasks",
     "load_model",
     "read_config_dict",
 ]

@@ -16,7 +16,6 @@ classes (`LSGBartForConditionalGeneration.from_pretrained(dir)`) or with
 
 import dataclasses
 import math
-import warnings
 
 import torch
 from torch import nn
@@ -38,85 +37,24 @@ from transformers.models.bart.modeling_bart import (
 from transformers.utils import can_return_tuple
 
 from lsgzoo.attention.config import MAX_GLOBAL_TOKENS
-from lsgzoo.attention.layout import padded_length
 from lsgzoo.attention.lsg import LSGSelfAttention
 from lsgzoo.models.configuration_lsg_bart import LSGBartConfig
+from lsgzoo.models.lsg_encoder import LSGLoadingMixin, LSGMissingWeightsWarning, first_token_masked, lsg_cross_attention_mask, pad_inputs, prepend_global_tokens, trim_encoder_output  # noqa: E501,F401
 
 
 # transformers renamed the decoder cache from `past_key_values` to `cache` (argument and output field) during 5.x.
 LSG_CACHE_FIELD = "cache" if "cache" in {f.name for f in dataclasses.fields(Seq2SeqModelOutput)} else "past_key_values"
 
 
-def lsg_cross_attention_mask(attention_mask, config: LSGBartConfig):
-    """The 2-D encoder mask as the decoder must see it (spec §2.2 decoder side, §7).
-
-    Never mutates `attention_mask`. mask_first_token: column 0 of a copy is zeroed
-    (the original zeroed it in place, so cross-attention hid token 0 too).
-    pass_global_tokens_to_decoder: left-pad with g ones (globals always visible).
-    None stays None (unmasked cross-attention, as in the original).
-    """
-    if attention_mask is None:
-        return None
-    if config.mask_first_token:
-        attention_mask = attention_mask.clone()
-        attention_mask[:, 0] = 0
-    if config.pass_global_tokens_to_decoder:
-        ones = attention_mask.new_ones(attention_mask.shape[0], config.num_global_tokens)
-        attention_mask = torch.cat([ones, attention_mask], dim=1)  # (n, g + t)
-    return attention_mask
-
-
-class LSGMissingWeightsWarning(UserWarning):
-    """Weights absent from a checkpoint were randomly initialised (e.g. plain BART loaded into an LSG class)."""
-
-
-def lsg_bart_check_missing(missing_keys, source) -> None:
-    """Warn (Python warning, not only a log line) when loading left parameters randomly initialised."""
-    missing = sorted(key for key in missing_keys if not key.endswith("final_logits_bias"))
-    if not missing:
-        return
-    hint = ""
-    if any("global_embeddings" in key for key in missing):
-        hint = (
-            " `global_embeddings` is missing: this looks like a plain BART checkpoint, whose outputs "
-            "are meaningless under LSG attention until it is converted (lsgzoo convert)."
-        )
-    warnings.warn(
-        f"{len(missing)} weight(s) missing from {source} were randomly initialised: {missing[:8]}"
-        f"{' ...' if len(missing) > 8 else ''}.{hint}",
-        LSGMissingWeightsWarning,
-        stacklevel=3,
-    )
-
-
-class LSGBartPreTrainedModel(BartPreTrainedModel):
+class LSGBartPreTrainedModel(LSGLoadingMixin, BartPreTrainedModel):
     """Base class of the LSG-BART models: BART's, with `LSGBartConfig`.
 
-    `from_pretrained` is transformers' (weights_only `.bin` loading, tied weights,
-    loading report) plus: weights left randomly initialised raise an
-    `LSGMissingWeightsWarning`, and an unreadable safetensors file names its path.
+    `from_pretrained` is transformers' plus the shared checks of `LSGLoadingMixin`.
     """
 
     config_class = LSGBartConfig
     base_model_prefix = "model"
     _no_split_modules = [r"LSGBartEncoderLayer", r"BartDecoderLayer"]
-
-    @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
-        want_info = kwargs.pop("output_loading_info", False)
-        try:
-            model, info = super().from_pretrained(
-                pretrained_model_name_or_path, *model_args, output_loading_info=True, **kwargs
-            )
-        except Exception as error:
-            if type(error).__name__ != "SafetensorError":
-                raise
-            raise OSError(
-                f"cannot read the safetensors weights of {pretrained_model_name_or_path}: {error} "
-                "(truncated or corrupted file? save or download it again)"
-            ) from error
-        lsg_bart_check_missing(info.get("missing_keys", ()), pretrained_model_name_or_path)
-        return (model, info) if want_info else model
 
 
 class LSGBartEncoderLayer(BartEncoderLayer):
@@ -161,28 +99,7 @@ class LSGBartEncoder(LSGBartPreTrainedModel):
 
     def pad_inputs(self, input_ids, attention_mask, inputs_embeds):
         """Adaptive right-padding to tp (spec §2.2 step 3): ids with pad_token_id, embeds with 0, mask with 0."""
-        cfg = self.config
-        source = input_ids if input_ids is not None else inputs_embeds
-        n, t = source.shape[:2]
-        tp = padded_length(t, cfg.block_size, cfg.adaptive)  # raises for adaptive=False and a bad length
-        if tp > self.max_source_positions:
-            raise ValueError(
-                f"encoder input of {t} tokens (padded to {tp}, a multiple of block_size={cfg.block_size}) is longer "
-                f"than max_position_embeddings={self.max_source_positions}; truncate the input or convert the "
-                "checkpoint to a longer maximum length"
-            )
-        if tp == t:
-            return input_ids, attention_mask, inputs_embeds
-        extra = tp - t
-        if attention_mask is None:
-            attention_mask = torch.ones(n, t, dtype=source.dtype if source.is_floating_point() else torch.long,
-                                        device=source.device)
-        attention_mask = torch.cat([attention_mask, attention_mask.new_zeros(n, extra)], dim=1)  # (n, tp)
-        if input_ids is not None:
-            input_ids = torch.cat([input_ids, input_ids.new_full((n, extra), cfg.pad_token_id)], dim=1)
-        else:
-            inputs_embeds = torch.cat([inputs_embeds, inputs_embeds.new_zeros(n, extra, inputs_embeds.shape[-1])], 1)
-        return input_ids, attention_mask, inputs_embeds
+        return pad_inputs(self.config, input_ids, attention_mask, inputs_embeds, self.max_source_positions)
 
     def forward(
         self,
@@ -216,11 +133,9 @@ class LSGBartEncoder(LSGBartPreTrainedModel):
         input_ids, attention_mask, inputs_embeds = self.pad_inputs(input_ids, attention_mask, inputs_embeds)
         if inputs_embeds is None:
             inputs_embeds = self.embed_tokens(input_ids)  # (n, tp, D), scaled
-        n = inputs_embeds.shape[0]
         embed_pos = self.embed_positions(inputs_embeds[:, :, -1]).to(inputs_embeds.device)  # (n, tp, D)
         hidden_states = inputs_embeds + embed_pos
-        global_tokens = self.global_embeddings.weight[:g].unsqueeze(0).expand(n, -1, -1)  # (n, g, D), no position
-        hidden_states = torch.cat([global_tokens.to(hidden_states.dtype), hidden_states], dim=1)  # (n, g + tp, D)
+        hidden_states = prepend_global_tokens(self.global_embeddings, hidden_states, g)  # (n, g + tp, D), no position
         hidden_states = self.layernorm_embedding(hidden_states)
         hidden_states = nn.functional.dropout(hidden_states, p=self.dropout, training=self.training)
 
@@ -233,15 +148,8 @@ class LSGBartEncoder(LSGBartPreTrainedModel):
             if output_hidden_states:
                 all_hidden_states.append(hidden_states)
 
-        if cfg.pass_global_tokens_to_decoder:
-            last_hidden_state = hidden_states[:, : g + t]  # (n, g + t, D)
-        else:
-            if cfg.pool_with_global:
-                # the original's in-place `out[:, g] = out[:, 0]`, as values: token 0 takes global 0's output
-                hidden_states = torch.cat([hidden_states[:, :g], hidden_states[:, :1], hidden_states[:, g + 1:]], 1)
-                if output_hidden_states:
-                    all_hidden_states[-1] = hidden_states  # the original's last state is aliased with the output
-            last_hidden_state = hidden_states[:, g: g + t]  # (n, t, D)
+        last_hidden_state, all_hidden_states = trim_encoder_output(
+            hidden_states, all_hidden_states, cfg, t, cfg.pass_global_tokens_to_decoder)
 
         output = BaseModelOutput(
             last_hidden_state=last_hidden_state,
@@ -295,11 +203,7 @@ class LSGBartModel(LSGBartPreTrainedModel, BartModel):
                 )
             decoder_input_ids = shift_tokens_right(input_ids, self.config.pad_token_id, self.config.decoder_start_token_id)
 
-        if self.config.mask_first_token and attention_mask is not None:
-            encoder_mask = attention_mask.clone()
-            encoder_mask[:, 0] = 0
-        else:
-            encoder_mask = attention_mask
+        encoder_mask = first_token_masked(attention_mask, self.config)
         if encoder_outputs is None:
             encoder_outputs = self.encoder(
                 input_ids=input_ids,

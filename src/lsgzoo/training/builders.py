@@ -1,4 +1,4 @@
-"""Build the tokenizer and the LSG-BART model a run config asks for."""
+"""Build the tokenizer and the LSG model a run config asks for (a tiny LSG-BART, or a checkpoint of any family)."""
 
 from pathlib import Path
 
@@ -30,20 +30,20 @@ def build_tokenizer(cfg, datasets, run_dir: Path, extra_texts=()):
 
 
 def build_model(cfg, tokenizer, num_labels: int | None = None):
-    """A random-init tiny LSG-BART, or a checkpoint folder (plain BART is converted to LSG on load).
+    """A random-init tiny LSG-BART, or a checkpoint folder of any family (a plain one is converted on load).
 
     The run's attention keys override the checkpoint's; weights never depend on them except
     num_global_tokens (checked against the checkpoint's global table size, 512 rows). The class is the
-    head whose task names include `data.task` (`models.heads`).
+    head of the checkpoint's family (`models.families`) whose task names include `data.task`.
     """
     from lsgzoo.models import LSG_BART_CLASSES, LSGBartConfig, is_lsg_checkpoint, load_model
-    from lsgzoo.models.heads import head_for_task
+    from lsgzoo.models.loading import checkpoint_family
 
     attention = attention_settings(cfg)
     task = cfg.data.task
-    architecture = head_for_task(task).lsg_class
     extra = {"num_labels": num_labels} if task == "classification" else {}
     if cfg.model.name_or_path is None:
+        architecture = LSGBartConfig.lsg_family().head_for_task(task).lsg_class
         m = cfg.model
         config = LSGBartConfig(
             vocab_size=len(tokenizer), d_model=m.d_model, encoder_layers=m.encoder_layers,
@@ -56,12 +56,13 @@ def build_model(cfg, tokenizer, num_labels: int | None = None):
             **attention, **extra)
         return LSG_BART_CLASSES[architecture](config)
     path = str(cfg.model.name_or_path)
+    architecture = checkpoint_family(path).head_for_task(task).lsg_class
     overrides = dict(attention, dropout=cfg.model.dropout, attention_dropout=cfg.model.attention_dropout, **extra)
     if is_lsg_checkpoint(path):
         model = load_model(path, task, **overrides)
     else:
-        from lsgzoo.models.conversion import convert_bart_to_lsg
+        from lsgzoo.models.conversion import convert_to_lsg
 
-        model, _, _ = convert_bart_to_lsg(path, max_length=cfg.data.max_source_length,
-                                          architecture=architecture, **overrides)
+        model, _, _ = convert_to_lsg(path, max_length=cfg.data.max_source_length, architecture=architecture,
+                                     **overrides)
     return model.train()  # from_pretrained returns eval mode: dropout would stay off while fine-tuning

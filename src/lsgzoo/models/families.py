@@ -1,0 +1,150 @@
+"""The model families: one table (`FAMILIES`), one row per family, from which everything generic derives.
+
+A `Family` row says what differs between LSG-BART, LSG-BERT, ...: the source `model_type`(s) it
+converts and loads, its config class and exported code module, its heads (`ModelHead` rows), and
+the conversion facts (which weights hold the position tables, the global tokens and the token
+embeddings). Loading (`models.loading`), conversion (`models.conversion`), export (`hub.export`),
+the CLI and training read this table and never branch on a family name.
+
+Adding a family = one model file (`models/modeling_lsg_<name>.py`: its config class and models,
+built from the shared `models.lsg_config` and `models.lsg_encoder`) plus one row here. Names, not
+classes: this module is part of the exported code and is imported before any model class exists.
+"""
+
+from dataclasses import dataclass
+
+from lsgzoo.models.heads import ModelHead, head_for_task, head_named
+
+
+@dataclass(frozen=True)
+class Family:
+    """What one family of LSG models is made of. Weight keys are relative to the base model.
+
+    name: short name ("bart"); display_name: how cards and messages call it ("BART").
+    model_types: `model_type` values of its plain and LSG config.json files (the first is written).
+    config_class: the LSG config class; code_module: the module of `lsgzoo.models` holding the config
+        and model classes, also the exported file name (`<code_module>.py`) and `auto_map` module.
+    code_files: files under `lsgzoo/` exported after the shared model code, in dependency order.
+    heads: the head table; default_architecture: the base class converted when neither the user nor
+        the source's config.json names one.
+    description: one sentence for the model card.
+    position_keys: learned position tables tiled to the new length (the first gives the global
+        tokens their position part); position_offset: extra rows in front of those tables (BART: 2);
+        config_position_offset: what the converted config's `max_position_embeddings` adds to the new
+        length (BART: 0, the original's rule per family).
+    global_embeddings_key: the (512, d) global-token table; token_embeddings_key: the token
+        embeddings whose bos / mask rows start the global tokens.
+    token_type_key: a token-type table whose row 0 is added to every global token (BERT-like
+        embeddings; the original's `use_token_ids`), or None.
+    """
+
+    name: str
+    display_name: str
+    model_types: tuple[str, ...]
+    config_class: str
+    code_module: str
+    code_files: tuple[str, ...]
+    heads: tuple[ModelHead, ...]
+    default_architecture: str
+    description: str
+    position_keys: tuple[str, ...]
+    position_offset: int
+    config_position_offset: int
+    global_embeddings_key: str
+    token_embeddings_key: str
+    token_type_key: str | None = None
+
+    def auto_map(self) -> dict:
+        """`auto_map` of a checkpoint: AutoConfig and every head's Auto class → the shipped code module."""
+        entries = {"AutoConfig": self.config_class, **{head.auto_class: head.lsg_class for head in self.heads}}
+        return {auto: f"{self.code_module}.{name}" for auto, name in entries.items()}
+
+    def head_named(self, name: str) -> ModelHead:
+        """The head whose LSG, base or Auto class is `name` (KeyError naming the choices)."""
+        return head_named(name, self.heads)
+
+    def head_for_task(self, task: str) -> ModelHead:
+        """The head a task name (or Auto class name) selects (ValueError naming the choices)."""
+        return head_for_task(task, self.heads)
+
+    @property
+    def base_classes(self) -> tuple[str, ...]:
+        """The transformers classes this family converts from (one per head)."""
+        return tuple(head.base_class for head in self.heads)
+
+    @property
+    def lsg_classes(self) -> tuple[str, ...]:
+        return tuple(head.lsg_class for head in self.heads)
+
+
+FAMILIES = (
+    Family(
+        name="bart", display_name="BART", model_types=("bart",), config_class="LSGBartConfig",
+        code_module="modeling_lsg_bart",
+        code_files=("models/configuration_lsg_bart.py", "models/modeling_lsg_bart.py"),
+        heads=(
+            ModelHead("LSGBartModel", "BartModel", "AutoModel", "feature-extraction", ("base", "feature-extraction")),
+            ModelHead("LSGBartForConditionalGeneration", "BartForConditionalGeneration", "AutoModelForSeq2SeqLM",
+                      "summarization", ("seq2seq-lm", "summarization", "text2text-generation", "seq2seq")),
+            ModelHead("LSGBartForCausalLM", "BartForCausalLM", "AutoModelForCausalLM", "text-generation",
+                      ("causal-lm",)),
+            ModelHead("LSGBartForQuestionAnswering", "BartForQuestionAnswering", "AutoModelForQuestionAnswering",
+                      "question-answering", ("question-answering",)),
+            ModelHead("LSGBartForSequenceClassification", "BartForSequenceClassification",
+                      "AutoModelForSequenceClassification", "text-classification",
+                      ("sequence-classification", "text-classification", "classification")),
+        ),
+        default_architecture="BartForConditionalGeneration",
+        description="BART whose encoder self-attention is LSG (Local + Sparse + Global); decoder and heads are BART's.",
+        position_keys=("encoder.embed_positions.weight", "decoder.embed_positions.weight"), position_offset=2,
+        config_position_offset=0,
+        global_embeddings_key="encoder.global_embeddings.weight", token_embeddings_key="shared.weight",
+    ),
+)
+
+
+def family_named(name: str) -> Family:
+    """The row called `name` (ValueError listing the families)."""
+    for family in FAMILIES:
+        if family.name == name:
+            return family
+    raise ValueError(f"unknown model family {name!r}; lsgzoo knows {[f.name for f in FAMILIES]}")
+
+
+def family_for_model_type(model_type: str) -> Family:
+    """The family converting/loading config.json files with this `model_type` (ValueError listing them)."""
+    for family in FAMILIES:
+        if model_type in family.model_types:
+            return family
+    known = sorted(t for family in FAMILIES for t in family.model_types)
+    raise ValueError(f"model_type {model_type!r} has no LSG family in lsgzoo; supported model types: {known}")
+
+
+def family_of_class(name: str) -> Family | None:
+    """The family one of whose heads is the LSG or base class `name`, else None."""
+    for family in FAMILIES:
+        if name in family.lsg_classes or name in family.base_classes or name == family.config_class:
+            return family
+    return None
+
+
+def family_of_config(config: dict) -> Family:
+    """The family of a config.json dict: its `auto_map` module, else its architectures, else its model_type."""
+    modules = {str(target).rsplit(".", 1)[0].split("--")[-1] for target in (config.get("auto_map") or {}).values()}
+    for family in FAMILIES:
+        if family.code_module in modules:
+            return family
+    for name in config.get("architectures") or ():
+        family = family_of_class(str(name))
+        if family is not None:
+            return family
+    return family_for_model_type(str(config.get("model_type")))
+
+
+def family_of_model(model) -> Family:
+    """The family of a model object (LSG or plain transformers): its class, else its config."""
+    for cls in type(model).__mro__:
+        family = family_of_class(cls.__name__)
+        if family is not None:
+            return family
+    return family_of_config(model.config.to_dict())

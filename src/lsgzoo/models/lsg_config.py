@@ -1,0 +1,94 @@
+"""`LSGConfigMixin`: what every family's LSG config adds to its transformers config (spec §1).
+
+A family's config class is `@strict class LSG<Name>Config(LSGConfigMixin, <Name>Config, LSGKeys)`
+with two fields (`base_model_prefix: str = "lsg"`, `auto_map: dict | None = None`) and two class
+attributes naming the host values LSG attention reads: `lsg_heads_key` (the encoder head count)
+and `lsg_dropout_key` (the attention dropout). The LSG fields come from `attention.keys.LSGKeys`
+(names, types and defaults in one place), so config.json reads and writes them under the
+original's names; `model_type` stays the base family's, `base_model_prefix` is "lsg" (it marks a
+checkpoint as LSG) and `auto_map` always points at the family's exported code (`models.families`).
+
+Validation runs once per construction (so also on `from_pretrained`): the config builds its
+`LSGAttentionConfig`, whose construction raises `ValueError` for unknown selectors and combinations
+that would crash at forward time, and corrects what the original corrected (`num_global_tokens`
+clamped to [1, 512], `pool_with_global=True` under `mask_first_token`) with a warning; the corrected
+values are written back. The model hands that one object to every encoder layer. Assigning an LSG key
+(or the dropout or head count) later drops it, and the next model built from the config validates again.
+"""
+
+import warnings
+
+from lsgzoo.attention.config import LSGAttentionConfig
+from lsgzoo.attention.keys import LSG_KEYS, lsg_key_values
+from lsgzoo.models.families import family_of_class
+
+LSG_ATTENTION_ATTRIBUTE = "_lsg_attention"
+
+
+class LSGConfigMixin:
+    """The LSG behaviour of a family config (see the module docstring for how a family uses it)."""
+
+    lsg_heads_key = "num_attention_heads"
+    lsg_dropout_key = "attention_probs_dropout_prob"
+
+    def __post_init__(self, **kwargs):
+        super().__post_init__(**kwargs)
+        self.base_model_prefix = "lsg"
+        self.auto_map = self.lsg_family().auto_map()
+        self.build_lsg_attention()
+        misspelled = getattr(self, "lsg_num_pre_rounds", None)
+        if misspelled is not None and misspelled != self.lsh_num_pre_rounds:
+            warnings.warn(
+                f"config key 'lsg_num_pre_rounds'={misspelled} is not used (the LSH key is "
+                f"'lsh_num_pre_rounds', here {self.lsh_num_pre_rounds})",
+                stacklevel=2,
+            )
+
+    @classmethod
+    def lsg_family(cls):
+        """This config's row of `models.families.FAMILIES`."""
+        return family_of_class(cls.__name__)
+
+    @classmethod
+    def lsg_host_keys(cls) -> frozenset:
+        """Host fields LSG attention reads, with their `attribute_map` aliases: assigning one drops the settings."""
+        keys = {cls.lsg_heads_key, cls.lsg_dropout_key}
+        return frozenset(keys | {alias for alias, key in getattr(cls, "attribute_map", {}).items() if key in keys})
+
+    @classmethod
+    def from_dict(cls, config_dict: dict, **kwargs):
+        """transformers' `from_dict`, with LSG-key overrides merged into the file's values before the one
+        validation (transformers would assign them after construction)."""
+        overrides = {key: kwargs.pop(key) for key in LSG_KEYS if key in kwargs}
+        return super().from_dict({**config_dict, **overrides}, **kwargs)
+
+    def __setattr__(self, key, value):
+        super().__setattr__(key, value)
+        if key in LSG_KEYS or key in self.lsg_host_keys():
+            self.__dict__.pop(LSG_ATTENTION_ATTRIBUTE, None)
+
+    def build_lsg_attention(self) -> LSGAttentionConfig:
+        """Validate the LSG keys (once) into an `LSGAttentionConfig`, write its corrections back, keep it."""
+        settings = LSGAttentionConfig(**self.lsg_settings(),
+                                      attention_dropout=float(getattr(self, self.lsg_dropout_key) or 0.0),
+                                      num_heads=getattr(self, self.lsg_heads_key))
+        for key, value in lsg_key_values(settings).items():
+            if getattr(self, key) != value:
+                setattr(self, key, value)
+        self.__dict__[LSG_ATTENTION_ATTRIBUTE] = settings
+        return settings
+
+    @property
+    def lsg_attention(self) -> LSGAttentionConfig:
+        """The validated attention settings; rebuilt (validated again) only after an LSG key was assigned."""
+        return self.__dict__.get(LSG_ATTENTION_ATTRIBUTE) or self.build_lsg_attention()
+
+    def lsg_settings(self) -> dict:
+        """The LSG keys and their values."""
+        return lsg_key_values(self)
+
+    def to_dict(self) -> dict:
+        """transformers' serialisation, without the built attention settings (they derive from the keys)."""
+        output = super().to_dict()
+        output.pop(LSG_ATTENTION_ATTRIBUTE, None)
+        return output

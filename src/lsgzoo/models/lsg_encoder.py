@@ -1,0 +1,160 @@
+"""The LSG-encoder steps every family shares (spec §2.2): padding, global tokens, output trim, loading.
+
+A family's encoder (`models/modeling_lsg_<name>.py`) embeds its tokens its own way and runs its
+own layer class with `self_attn` swapped for LSG attention; around that it uses these steps:
+
+* `padded_input_length` / `right_pad` / `pad_inputs`: adaptive right-padding to a multiple of
+  block_size (ids with pad_token_id, embeddings and hidden states with 0, mask with 0).
+* `prepend_global_tokens`: the first g rows of the (512, d) global table in front of the sequence.
+* `trim_encoder_output`: keep the globals in front (pass_global_tokens_to_decoder), or pool global 0
+  into token 0 (pool_with_global) and drop them; padded rows are dropped either way.
+* `first_token_masked`, `lsg_cross_attention_mask`: the 2-D mask under `mask_first_token`, and
+  the mask a seq2seq decoder's cross-attention sees.
+* `LSGLoadingMixin`: `from_pretrained` warning about randomly initialised weights
+  (`LSGMissingWeightsWarning`) and naming an unreadable safetensors file.
+"""
+
+import warnings
+
+import torch
+
+from lsgzoo.attention.layout import padded_length
+
+
+def padded_input_length(config, length: int, max_positions: int | None = None) -> int:
+    """tp for an input of `length` tokens (spec §2.2 step 3); ValueError past `max_positions`."""
+    padded = padded_length(length, config.block_size, config.adaptive)  # raises for adaptive=False, bad length
+    if max_positions is not None and padded > max_positions:
+        raise ValueError(
+            f"encoder input of {length} tokens (padded to {padded}, a multiple of block_size={config.block_size}) is "
+            f"longer than max_position_embeddings={max_positions}; truncate the input or convert the "
+            "checkpoint to a longer maximum length"
+        )
+    return padded
+
+
+def right_pad(x, extra: int, value=0):
+    """x (n, t, ...) → (n, t + extra, ...), new rows filled with `value`."""
+    if extra == 0:
+        return x
+    return torch.cat([x, x.new_full((x.shape[0], extra, *x.shape[2:]), value)], dim=1)
+
+
+def padding_mask_for(attention_mask, source):
+    """The given 2-D mask, or ones (n, t) in the input's float dtype (long for ids)."""
+    if attention_mask is not None:
+        return attention_mask
+    dtype = source.dtype if source.is_floating_point() else torch.long
+    return torch.ones(source.shape[:2], dtype=dtype, device=source.device)
+
+
+def pad_inputs(config, input_ids, attention_mask, inputs_embeds, max_positions: int | None = None):
+    """Adaptive right-padding of the inputs to tp: ids with pad_token_id, embeds with 0, mask with 0.
+
+    Returns (input_ids, attention_mask, inputs_embeds); unchanged (mask may stay None) when tp == t.
+    """
+    source = input_ids if input_ids is not None else inputs_embeds
+    extra = padded_input_length(config, source.shape[1], max_positions) - source.shape[1]
+    if extra == 0:
+        return input_ids, attention_mask, inputs_embeds
+    attention_mask = right_pad(padding_mask_for(attention_mask, source), extra, 0)  # (n, tp)
+    if input_ids is not None:
+        return right_pad(input_ids, extra, config.pad_token_id), attention_mask, inputs_embeds
+    return input_ids, attention_mask, right_pad(inputs_embeds, extra, 0.0)
+
+
+def prepend_global_tokens(global_embeddings, hidden_states, num_global_tokens: int):
+    """hidden_states (n, t, D) → (n, g + t, D) with global rows [0, g) of the table in front."""
+    n = hidden_states.shape[0]
+    global_tokens = global_embeddings.weight[:num_global_tokens].unsqueeze(0).expand(n, -1, -1)  # (n, g, D)
+    return torch.cat([global_tokens.to(hidden_states.dtype), hidden_states], dim=1)
+
+
+def trim_encoder_output(hidden_states, all_hidden_states, config, length: int, pass_global_tokens: bool):
+    """The encoder output of `length` real tokens from the layers' (n, g + tp, D) (spec §2.2 step 9).
+
+    pass_global_tokens: keep the first g + t rows → (n, g + t, D). Otherwise, with pool_with_global,
+    token 0 takes global 0's output (the original's in-place `out[:, g] = out[:, 0]`, as values; the
+    last entry of `all_hidden_states`, aliased with the output in the original, shows it too), then
+    the globals are dropped → (n, t, D). Returns (last_hidden_state, all_hidden_states).
+    """
+    g = config.num_global_tokens
+    if pass_global_tokens:
+        return hidden_states[:, : g + length], all_hidden_states  # (n, g + t, D)
+    if config.pool_with_global:
+        hidden_states = torch.cat([hidden_states[:, :g], hidden_states[:, :1], hidden_states[:, g + 1:]], 1)
+        if all_hidden_states:
+            all_hidden_states[-1] = hidden_states
+    return hidden_states[:, g: g + length], all_hidden_states  # (n, t, D)
+
+
+def first_token_masked(attention_mask, config):
+    """Under mask_first_token, a copy of the 2-D mask with column 0 zeroed (the caller's is never mutated)."""
+    if not config.mask_first_token or attention_mask is None:
+        return attention_mask
+    attention_mask = attention_mask.clone()
+    attention_mask[:, 0] = 0
+    return attention_mask
+
+
+def lsg_cross_attention_mask(attention_mask, config):
+    """The 2-D encoder mask as a seq2seq decoder must see it (spec §2.2 decoder side, §7).
+
+    Never mutates `attention_mask`. mask_first_token: column 0 of a copy is zeroed
+    (the original zeroed it in place, so cross-attention hid token 0 too).
+    pass_global_tokens_to_decoder: left-pad with g ones (globals always visible).
+    None stays None (unmasked cross-attention, as in the original).
+    """
+    if attention_mask is None:
+        return None
+    attention_mask = first_token_masked(attention_mask, config)
+    if config.pass_global_tokens_to_decoder:
+        ones = attention_mask.new_ones(attention_mask.shape[0], config.num_global_tokens)
+        attention_mask = torch.cat([ones, attention_mask], dim=1)  # (n, g + t)
+    return attention_mask
+
+
+class LSGMissingWeightsWarning(UserWarning):
+    """Weights absent from a checkpoint were randomly initialised (e.g. a plain checkpoint loaded into an LSG class)."""
+
+
+def warn_missing_weights(missing_keys, source) -> None:
+    """Warn (Python warning, not only a log line) when loading left parameters randomly initialised."""
+    missing = sorted(key for key in missing_keys if not key.endswith("final_logits_bias"))
+    if not missing:
+        return
+    hint = ""
+    if any("global_embeddings" in key for key in missing):
+        hint = (
+            " `global_embeddings` is missing: this looks like a plain (non-LSG) checkpoint, whose outputs "
+            "are meaningless under LSG attention until it is converted (lsgzoo convert)."
+        )
+    warnings.warn(
+        f"{len(missing)} weight(s) missing from {source} were randomly initialised: {missing[:8]}"
+        f"{' ...' if len(missing) > 8 else ''}.{hint}",
+        LSGMissingWeightsWarning,
+        stacklevel=3,
+    )
+
+
+class LSGLoadingMixin:
+    """`from_pretrained` of the LSG models: transformers' (weights_only `.bin` loading, tied weights,
+    loading report) plus an `LSGMissingWeightsWarning` for weights left randomly initialised and an
+    `OSError` naming the path of an unreadable safetensors file. Put it first in the bases."""
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
+        want_info = kwargs.pop("output_loading_info", False)
+        try:
+            model, info = super().from_pretrained(
+                pretrained_model_name_or_path, *model_args, output_loading_info=True, **kwargs
+            )
+        except Exception as error:
+            if type(error).__name__ != "SafetensorError":
+                raise
+            raise OSError(
+                f"cannot read the safetensors weights of {pretrained_model_name_or_path}: {error} "
+                "(truncated or corrupted file? save or download it again)"
+            ) from error
+        warn_missing_weights(info.get("missing_keys", ()), pretrained_model_name_or_path)
+        return (model, info) if want_info else model
