@@ -1,13 +1,16 @@
-"""Replay the golden fixtures of the ORIGINAL LSG-BART with lsgzoo's models.
+"""Replay the golden fixtures of the ORIGINAL LSG (any family) with lsgzoo's models.
 
-For every model case of tests/fixtures/original/index.json: load the folder with
-the lsgzoo class named by case.json, repeat each recorded call with the seeding
+For every model case of tests/fixtures/original/index.json (LSG-BART) or
+tests/fixtures/original_families/index.json (the other families; case names
+"<family>/<case>"): load the folder with the lsgzoo class named by case.json
+(found through the family table), repeat each recorded call with the seeding
 protocol (torch.manual_seed(case["seed"]) right before every call, a fresh clone
 of the attention mask for each call) and return the max-abs difference of every
-recorded tensor.
+recorded tensor. The calls follow the class's head (its Auto class in the table).
 
-    python tests/compat/fixture_report.py            # table of max-abs diffs per case
-    python tests/compat/fixture_report.py s2s_lsh    # one case, per tensor
+    python tests/compat/fixture_report.py                    # table of max-abs diffs per case
+    python tests/compat/fixture_report.py s2s_lsh            # one case, per tensor
+    python tests/compat/fixture_report.py --families         # the other families' cases lsgzoo has
 """
 
 import json
@@ -18,23 +21,50 @@ import torch
 from safetensors.torch import load_file
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "original"
+FAMILY_FIXTURES = FIXTURES.parent / "original_families"
 INTEGER_TENSORS = ("greedy_ids", "beam_ids")  # compared exactly (as a 0/1 "diff")
 
 
-def model_cases() -> list[dict]:
-    index = json.loads((FIXTURES / "index.json").read_text())
+def model_cases(root: Path = FIXTURES) -> list[dict]:
+    index = json.loads((root / "index.json").read_text())
     return [case for case in index["cases"] if case["kind"] == "model"]
 
 
+def family_model_cases(root: Path = FAMILY_FIXTURES) -> list[dict]:
+    """The model cases of `root` whose checkpoint's model_type has a family in lsgzoo's table."""
+    from lsgzoo.models.families import family_for_model_type
+
+    cases = []
+    for case in model_cases(root):
+        try:
+            family_for_model_type(case["base_model_type"])
+        except ValueError:
+            continue
+        cases.append(case)
+    return cases
+
+
 def model_class(architecture: str):
-    import lsgzoo.models as models
+    """The lsgzoo class called `architecture`, through the family table."""
+    from lsgzoo.models.families import family_of_class
+    from lsgzoo.models.loading import lsg_classes
 
-    return getattr(models, architecture)
+    family = family_of_class(architecture)
+    if family is None:
+        raise ValueError(f"no family in lsgzoo has the class {architecture}")
+    return lsg_classes(family)[architecture]
 
 
-def replay_case(name: str, attn_implementation: str | None = None) -> dict[str, torch.Tensor]:
+def head_auto_class(architecture: str) -> str:
+    """The Auto class of the head `architecture` (what its recorded calls are)."""
+    from lsgzoo.models.families import family_of_class
+
+    return family_of_class(architecture).head_named(architecture).auto_class
+
+
+def replay_case(name: str, attn_implementation: str | None = None, root: Path = FIXTURES) -> dict[str, torch.Tensor]:
     """Run the recorded calls of one case; returns {tensor name: our output} for every recorded output."""
-    folder = FIXTURES / name
+    folder = root / name
     case = json.loads((folder / "case.json").read_text())
     io = load_file(str(folder / "io.safetensors"))
     kwargs = {"attn_implementation": attn_implementation} if attn_implementation else {}
@@ -48,9 +78,9 @@ def replay_case(name: str, attn_implementation: str | None = None) -> dict[str, 
         return io["attention_mask"].clone() if case.get("attention_mask_passed", True) else None
 
     got = {}
-    arch = case["architecture"]
+    head = head_auto_class(case["architecture"])
     with torch.no_grad():
-        if arch == "LSGBartForConditionalGeneration":
+        if head == "AutoModelForSeq2SeqLM":
             torch.manual_seed(seed)
             out = model(input_ids=ids, attention_mask=mask(), decoder_input_ids=dec, output_hidden_states=True)
             got["logits"] = out.logits
@@ -69,38 +99,39 @@ def replay_case(name: str, attn_implementation: str | None = None) -> dict[str, 
                                      **gen_cfg["output_kwargs"])
                 got["beam_ids"] = gen.sequences
                 got["beam_sequences_scores"] = gen.sequences_scores
-        elif arch == "LSGBartForSequenceClassification":
+        elif head == "AutoModelForSequenceClassification":
             torch.manual_seed(seed)
             out = model(input_ids=ids, attention_mask=mask())
             got["logits"] = out.logits
             got["encoder_last_hidden_state"] = out.encoder_last_hidden_state
-        elif arch == "LSGBartForQuestionAnswering":
+        elif head == "AutoModelForQuestionAnswering":
             torch.manual_seed(seed)
             out = model(input_ids=ids, attention_mask=mask())
             got["start_logits"] = out.start_logits
             got["end_logits"] = out.end_logits
             got["encoder_last_hidden_state"] = out.encoder_last_hidden_state
-        elif arch == "LSGBartModel":
+        elif head == "AutoModel" and dec is not None:
             torch.manual_seed(seed)
             out = model(input_ids=ids, attention_mask=mask(), decoder_input_ids=dec, output_hidden_states=True)
             got["last_hidden_state"] = out.last_hidden_state
             got["encoder_last_hidden_state"] = out.encoder_last_hidden_state
             for i, state in enumerate(out.encoder_hidden_states):
                 got[f"encoder_hidden_states_{i}"] = state
-            torch.manual_seed(seed)
-            out = model(inputs_embeds=io["inputs_embeds"], attention_mask=mask(), decoder_input_ids=dec)
-            got["embeds_last_hidden_state"] = out.last_hidden_state
-            got["embeds_encoder_last_hidden_state"] = out.encoder_last_hidden_state
+            if "inputs_embeds" in io:
+                torch.manual_seed(seed)
+                out = model(inputs_embeds=io["inputs_embeds"], attention_mask=mask(), decoder_input_ids=dec)
+                got["embeds_last_hidden_state"] = out.last_hidden_state
+                got["embeds_encoder_last_hidden_state"] = out.encoder_last_hidden_state
         else:
-            raise ValueError(f"unknown architecture {arch}")
+            raise ValueError(f"{name}: no replay for the head {head} of {case['architecture']}")
     return got
 
 
-def case_diffs(name: str, attn_implementation: str | None = None) -> dict[str, float]:
+def case_diffs(name: str, attn_implementation: str | None = None, root: Path = FIXTURES) -> dict[str, float]:
     """{tensor name: max-abs diff} for every recorded output of the case (ids: 0.0 if identical, else inf)."""
-    folder = FIXTURES / name
+    folder = root / name
     want = load_file(str(folder / "io.safetensors"))
-    got = replay_case(name, attn_implementation)
+    got = replay_case(name, attn_implementation, root)
     inputs = {"input_ids", "attention_mask", "decoder_input_ids", "inputs_embeds"}
     diffs = {}
     for key in sorted(set(want) - inputs):
@@ -118,10 +149,15 @@ def case_diffs(name: str, attn_implementation: str | None = None) -> dict[str, f
 
 def main(argv: list[str]) -> int:
     torch.set_num_threads(1)  # as recorded
-    names = argv or [case["name"] for case in model_cases()]
+    root = FIXTURES
+    if argv[:1] == ["--families"]:
+        root, argv = FAMILY_FIXTURES, argv[1:]
+        names = argv or [case["name"] for case in family_model_cases()]
+    else:
+        names = argv or [case["name"] for case in model_cases()]
     worst = 0.0
     for name in names:
-        diffs = case_diffs(name)
+        diffs = case_diffs(name, root=root)
         case_max = max(diffs.values())
         worst = max(worst, case_max)
         if len(names) == 1:

@@ -38,6 +38,16 @@ def tile_positions(table: torch.Tensor, max_length: int, offset: int = 0) -> tor
     return torch.cat([table[:offset], rows[index]])
 
 
+def new_positions(family: Family, source_table: torch.Tensor, target_table: torch.Tensor, max_length: int):
+    """A position table of the converted model, by the family's `position_rule`: "tile" the source's
+    learned rows (`tile_positions`), or "recompute" (formula tables: the target's own, built for the new length)."""
+    if family.position_rule == "tile":
+        return tile_positions(source_table, max_length, family.position_offset)
+    if family.position_rule == "recompute":
+        return target_table.clone()
+    raise ValueError(f"family {family.name!r}: unknown position_rule {family.position_rule!r}")
+
+
 def global_positions(positions: torch.Tensor, stride: int = 64, generator=None) -> torch.Tensor:
     """(n, d) source positions (offset rows removed) → (512, d) position part of the global tokens.
 
@@ -142,7 +152,8 @@ def convert_to_lsg(source, max_length: int = 4096, *, architecture: str | None =
 
     offset = family.position_offset
     for key in family.position_keys:
-        new_state[target_prefix + key] = tile_positions(source_state[source_prefix + key], max_length, offset)
+        new_state[target_prefix + key] = new_positions(family, source_state[source_prefix + key],
+                                                       target_state[target_prefix + key], max_length)
     global_key = target_prefix + family.global_embeddings_key
     if not (source_is_lsg and resize_lsg):
         token_type = None

@@ -36,6 +36,9 @@ class Family:
         embeddings whose bos / mask rows start the global tokens.
     token_type_key: a token-type table whose row 0 is added to every global token (BERT-like
         embeddings; the original's `use_token_ids`), or None.
+    position_rule: how conversion brings `position_keys` to the new length: "tile" (learned tables,
+        rows repeated) or "recompute" (tables computed by formula, e.g. Pegasus's sinusoidal ones: the
+        converted model's own table of the new length, as the original's `resize_position_embeddings`).
     """
 
     name: str
@@ -53,6 +56,7 @@ class Family:
     global_embeddings_key: str
     token_embeddings_key: str
     token_type_key: str | None = None
+    position_rule: str = "tile"
 
     def auto_map(self) -> dict:
         """`auto_map` of a checkpoint: AutoConfig and every head's Auto class → the shipped code module."""
@@ -81,7 +85,7 @@ FAMILIES = (
     Family(
         name="bart", display_name="BART", model_types=("bart",), config_class="LSGBartConfig",
         code_module="modeling_lsg_bart",
-        code_files=("models/configuration_lsg_bart.py", "models/modeling_lsg_bart.py"),
+        code_files=("models/lsg_seq2seq.py", "models/configuration_lsg_bart.py", "models/modeling_lsg_bart.py"),
         heads=(
             ModelHead("LSGBartModel", "BartModel", "AutoModel", "feature-extraction", ("base", "feature-extraction")),
             ModelHead("LSGBartForConditionalGeneration", "BartForConditionalGeneration", "AutoModelForSeq2SeqLM",
@@ -98,6 +102,47 @@ FAMILIES = (
         description="BART whose encoder self-attention is LSG (Local + Sparse + Global); decoder and heads are BART's.",
         position_keys=("encoder.embed_positions.weight", "decoder.embed_positions.weight"), position_offset=2,
         config_position_offset=0,
+        global_embeddings_key="encoder.global_embeddings.weight", token_embeddings_key="shared.weight",
+    ),
+    Family(
+        name="mbart", display_name="mBART", model_types=("mbart",), config_class="LSGMBartConfig",
+        code_module="modeling_lsg_mbart", code_files=("models/lsg_seq2seq.py", "models/modeling_lsg_mbart.py"),
+        heads=(
+            ModelHead("LSGMBartModel", "MBartModel", "AutoModel", "feature-extraction", ("base", "feature-extraction")),
+            ModelHead("LSGMBartForConditionalGeneration", "MBartForConditionalGeneration", "AutoModelForSeq2SeqLM",
+                      "summarization", ("seq2seq-lm", "summarization", "text2text-generation", "seq2seq")),
+            ModelHead("LSGMBartForCausalLM", "MBartForCausalLM", "AutoModelForCausalLM", "text-generation",
+                      ("causal-lm",)),
+            ModelHead("LSGMBartForQuestionAnswering", "MBartForQuestionAnswering", "AutoModelForQuestionAnswering",
+                      "question-answering", ("question-answering",)),
+            ModelHead("LSGMBartForSequenceClassification", "MBartForSequenceClassification",
+                      "AutoModelForSequenceClassification", "text-classification",
+                      ("sequence-classification", "text-classification", "classification")),
+        ),
+        default_architecture="MBartForConditionalGeneration",
+        description="mBART (or BARThez) whose encoder self-attention is LSG (Local + Sparse + Global); decoder and "
+                    "heads are mBART's.",
+        position_keys=("encoder.embed_positions.weight", "decoder.embed_positions.weight"), position_offset=2,
+        config_position_offset=0,
+        global_embeddings_key="encoder.global_embeddings.weight", token_embeddings_key="shared.weight",
+    ),
+    Family(
+        name="pegasus", display_name="Pegasus", model_types=("pegasus",), config_class="LSGPegasusConfig",
+        code_module="modeling_lsg_pegasus", code_files=("models/lsg_seq2seq.py", "models/modeling_lsg_pegasus.py"),
+        heads=(
+            ModelHead("LSGPegasusModel", "PegasusModel", "AutoModel", "feature-extraction",
+                      ("base", "feature-extraction")),
+            ModelHead("LSGPegasusForConditionalGeneration", "PegasusForConditionalGeneration",
+                      "AutoModelForSeq2SeqLM", "summarization",
+                      ("seq2seq-lm", "summarization", "text2text-generation", "seq2seq")),
+            ModelHead("LSGPegasusForCausalLM", "PegasusForCausalLM", "AutoModelForCausalLM", "text-generation",
+                      ("causal-lm",)),
+        ),
+        default_architecture="PegasusForConditionalGeneration",
+        description="Pegasus whose encoder self-attention is LSG (Local + Sparse + Global); decoder and heads are "
+                    "Pegasus's.",
+        position_keys=("encoder.embed_positions.weight", "decoder.embed_positions.weight"), position_offset=0,
+        config_position_offset=0, position_rule="recompute",
         global_embeddings_key="encoder.global_embeddings.weight", token_embeddings_key="shared.weight",
     ),
 )

@@ -1,0 +1,115 @@
+"""LSG-mBART on transformers 5: mBART (and BARThez, whose checkpoints say `model_type: mbart`) with
+LSG encoder self-attention (spec §2, the BART rules).
+
+The encoder is the shared LSG encoder (`models.lsg_seq2seq`) with mBART's modules: scaled token
+embeddings, learned positions with 2 offset rows, `layernorm_embedding` after the global tokens are
+prepended, pre-LN `MBartEncoderLayer`s whose `self_attn` is LSG attention, and the final
+`layer_norm` (which replaces the last hidden state, as in mBART). Decoder, cross-attention and heads
+are transformers' mBART classes; decoder inputs default to mBART's shift (the last non-pad token of
+each row moves to the front), not BART's.
+
+Checkpoint format = the original LSG-mBART's: mBART's parameter names plus
+`encoder.global_embeddings.weight` (512, d_model); config.json keeps `model_type: "mbart"`, with
+`base_model_prefix: "lsg"` and `auto_map`. Load with these classes or `lsgzoo.models.load_model`;
+`AutoModel*` without remote code returns plain mBART.
+"""
+
+from huggingface_hub.dataclasses import strict
+from transformers import MBartConfig
+from transformers.models.mbart.modeling_mbart import (
+    MBartClassificationHead,
+    MBartDecoder,
+    MBartEncoderLayer,
+    MBartForCausalLM,
+    MBartForConditionalGeneration,
+    MBartForQuestionAnswering,
+    MBartForSequenceClassification,
+    MBartLearnedPositionalEmbedding,
+    MBartModel,
+    MBartPreTrainedModel,
+    MBartScaledWordEmbedding,
+    shift_tokens_right,
+)
+
+from lsgzoo.attention.keys import LSGKeys
+from lsgzoo.models.lsg_config import LSGConfigMixin
+from lsgzoo.models.lsg_encoder import LSGLoadingMixin
+from lsgzoo.models.lsg_seq2seq import (
+    LSGConditionalGenerationMixin,
+    LSGEncoderLayerMixin,
+    LSGQuestionAnsweringMixin,
+    LSGSeq2SeqEncoderMixin,
+    LSGSeq2SeqModelMixin,
+    LSGSequenceClassificationMixin,
+)
+
+
+@strict
+class LSGMBartConfig(LSGConfigMixin, MBartConfig, LSGKeys):
+    r"""mBART configuration with LSG (Local + Sparse + Global) encoder self-attention.
+
+    The LSG keys and their meaning: `lsgzoo.attention.keys.LSGKeys`; the rest is `LSGConfigMixin`
+    (`model_type` stays "mbart", `base_model_prefix` "lsg", `auto_map` of `modeling_lsg_mbart`).
+    """
+
+    base_model_prefix: str = "lsg"
+    auto_map: dict | None = None
+    lsg_heads_key = "encoder_attention_heads"
+    lsg_dropout_key = "attention_dropout"
+
+
+class LSGMBartPreTrainedModel(LSGLoadingMixin, MBartPreTrainedModel):
+    """Base class of the LSG-mBART models: mBART's, with `LSGMBartConfig` (and `LSGLoadingMixin`)."""
+
+    config_class = LSGMBartConfig
+    base_model_prefix = "model"
+    _no_split_modules = [r"LSGMBartEncoderLayer", r"MBartDecoderLayer"]
+
+
+class LSGMBartEncoderLayer(LSGEncoderLayerMixin, MBartEncoderLayer):
+    """transformers' pre-LN `MBartEncoderLayer` whose `self_attn` is `LSGSelfAttention`."""
+
+
+class LSGMBartEncoder(LSGSeq2SeqEncoderMixin, LSGMBartPreTrainedModel):
+    """mBART encoder with learned global tokens and LSG self-attention (`LSGSeq2SeqEncoderMixin`)."""
+
+    token_embedding_class = MBartScaledWordEmbedding
+    position_embedding_class = MBartLearnedPositionalEmbedding
+    layer_class = LSGMBartEncoderLayer
+    final_norm = True
+
+
+class LSGMBartModel(LSGSeq2SeqModelMixin, LSGMBartPreTrainedModel, MBartModel):
+    """mBART encoder-decoder with the LSG encoder; decoder and cross-attention are mBART's."""
+
+    lsg_encoder_class = LSGMBartEncoder
+    lsg_decoder_class = MBartDecoder
+
+    def default_decoder_input_ids(self, input_ids):
+        """mBART's shift: each row's last non-pad token (the language id) first, then input_ids[:, :-1]."""
+        return shift_tokens_right(input_ids, self.config.pad_token_id)
+
+
+class LSGMBartForConditionalGeneration(LSGConditionalGenerationMixin, LSGMBartPreTrainedModel,
+                                       MBartForConditionalGeneration):
+    """LSG-mBART with mBART's LM head; `forward` and `generate` are mBART's."""
+
+    lsg_model_class = LSGMBartModel
+
+
+class LSGMBartForSequenceClassification(LSGSequenceClassificationMixin, LSGMBartPreTrainedModel,
+                                        MBartForSequenceClassification):
+    """LSG-mBART with mBART's classification head (decoder state of the last eos)."""
+
+    lsg_model_class = LSGMBartModel
+    classification_head_class = MBartClassificationHead
+
+
+class LSGMBartForQuestionAnswering(LSGQuestionAnsweringMixin, LSGMBartPreTrainedModel, MBartForQuestionAnswering):
+    """LSG-mBART with mBART's span-extraction head on the decoder states."""
+
+    lsg_model_class = LSGMBartModel
+
+
+class LSGMBartForCausalLM(LSGMBartPreTrainedModel, MBartForCausalLM):
+    """mBART's decoder-only LM with an `LSGMBartConfig` (no encoder, so nothing LSG-specific runs)."""
