@@ -34,14 +34,7 @@ from transformers.models.mbart.modeling_mbart import (
 from lsgzoo.attention.keys import LSGKeys
 from lsgzoo.models.lsg_config import LSGConfigMixin
 from lsgzoo.models.lsg_encoder import LSGLoadingMixin
-from lsgzoo.models.lsg_seq2seq import (
-    LSGConditionalGenerationMixin,
-    LSGEncoderLayerMixin,
-    LSGQuestionAnsweringMixin,
-    LSGSeq2SeqEncoderMixin,
-    LSGSeq2SeqModelMixin,
-    LSGSequenceClassificationMixin,
-)
+from lsgzoo.models.lsg_seq2seq import LSGConditionalGenerationMixin, LSGEncoderLayerMixin, LSGQuestionAnsweringMixin, LSGSeq2SeqEncoderMixin, LSGSeq2SeqModelMixin, LSGSequenceClassificationMixin  # noqa: E501
 
 
 @strict

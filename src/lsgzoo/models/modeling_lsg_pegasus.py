@@ -34,12 +34,7 @@ from transformers.models.pegasus.modeling_pegasus import (
 from lsgzoo.attention.keys import LSGKeys
 from lsgzoo.models.lsg_config import LSGConfigMixin
 from lsgzoo.models.lsg_encoder import LSGLoadingMixin
-from lsgzoo.models.lsg_seq2seq import (
-    LSGConditionalGenerationMixin,
-    LSGEncoderLayerMixin,
-    LSGSeq2SeqEncoderMixin,
-    LSGSeq2SeqModelMixin,
-)
+from lsgzoo.models.lsg_seq2seq import LSGConditionalGenerationMixin, LSGEncoderLayerMixin, LSGSeq2SeqEncoderMixin, LSGSeq2SeqModelMixin  # noqa: E501
 
 
 @strict
