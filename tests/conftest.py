@@ -28,6 +28,15 @@ def _selector_registry():
 
 
 @pytest.fixture
+def one_thread():
+    """One CPU thread, as the original's golden fixtures were recorded (results are then bit-stable)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
 def flex_backward_on_cpu(monkeypatch):
     """Run FlexAttention's own eager implementation with gradients on CPU (test only; FlexAttention refuses a
     CPU backward, and without this fixture CPU training with `flex` falls back to `fused`)."""

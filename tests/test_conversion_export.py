@@ -117,7 +117,7 @@ def test_hub_name_path_resolves_from_the_cache(tmp_path):
     assert json.loads((out / "config.json").read_text())["max_position_embeddings"] == 2048
 
 
-EXPORT_CHECK = """
+WITHOUT_LSGZOO = """
 import sys
 import os
 sys.path = [p for p in sys.path if "lsgzoo" not in p and {src!r} not in p
@@ -127,7 +127,8 @@ try:
     raise SystemExit("lsgzoo must not be importable here: " + lsgzoo.__file__)
 except ImportError:
     pass
-import torch
+"""  # the start of a subprocess script (a str.format template): lsgzoo is not importable after it
+EXPORT_CHECK = WITHOUT_LSGZOO + """import torch
 from safetensors.torch import load_file, save_file
 from transformers import AutoModelForSeq2SeqLM, AutoModelForSequenceClassification
 io = load_file({io!r})

@@ -18,21 +18,13 @@ import pytest
 import torch
 import transformers
 from safetensors.torch import load_file
+from test_conversion_export import WITHOUT_LSGZOO
 from test_family_fixtures import CONVERT_CASES, INPUTS, TOLERANCE, original_conversion
 
 from lsgzoo.models import assert_lsg_model, load_model
 from lsgzoo.models.families import family_of_config
 
-REMOTE_CHECK = """
-import os
-import sys
-sys.path = [p for p in sys.path if "lsgzoo" not in p and {src!r} not in p
-            and not os.path.isdir(os.path.join(p or ".", "lsgzoo"))]
-try:
-    import lsgzoo
-    raise SystemExit("lsgzoo must not be importable here: " + lsgzoo.__file__)
-except ImportError:
-    pass
+REMOTE_CHECK = WITHOUT_LSGZOO + """
 import torch
 import transformers
 from safetensors.torch import load_file, save_file

@@ -20,7 +20,7 @@ import torch
 from safetensors.torch import load_file
 
 sys.path.insert(0, str(Path(__file__).parent / "compat"))
-from fixture_report import FAMILY_FIXTURES, case_diffs, family_model_cases, model_cases  # noqa: E402
+from fixture_report import FAMILY_FIXTURES, case_diffs, family_model_cases, model_cases, print_max_diffs  # noqa: E402
 
 from lsgzoo.models.conversion import convert_to_lsg  # noqa: E402
 from lsgzoo.models.families import FAMILIES, family_for_model_type  # noqa: E402
@@ -51,21 +51,10 @@ MODEL_CASES = [case["name"] for case in family_model_cases()]
 CONVERT_CASES = [case["name"] for case in index_cases("convert")]
 
 
-@pytest.fixture
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # as recorded
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module", autouse=True)
 def print_summary():
     yield
-    if MAX_DIFFS:
-        print("\nmax-abs diff vs the original LSG, per fixture case:")
-        for name, diff in MAX_DIFFS.items():
-            print(f"  {name:34s} {diff:.3g}")
+    print_max_diffs("LSG", MAX_DIFFS)
 
 
 def test_cases_are_selected_through_the_family_table():

@@ -13,10 +13,9 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 sys.path.insert(0, str(Path(__file__).parent / "compat"))
-from fixture_report import FIXTURES, case_diffs, model_cases  # noqa: E402
+from fixture_report import FIXTURES, case_diffs, model_cases, print_max_diffs  # noqa: E402
 
 from lsgzoo.models import LSGBartForConditionalGeneration, load_model  # noqa: E402
 
@@ -24,21 +23,10 @@ TOLERANCE = 1e-5
 MAX_DIFFS: dict[str, float] = {}
 
 
-@pytest.fixture
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # as recorded: bit-identical results are then expected
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module", autouse=True)
 def print_summary():
     yield
-    if MAX_DIFFS:
-        print("\nmax-abs diff vs the original LSG-BART, per fixture case:")
-        for name, diff in MAX_DIFFS.items():
-            print(f"  {name:34s} {diff:.3g}")
+    print_max_diffs("LSG-BART", MAX_DIFFS)
 
 
 def test_every_model_case_is_covered():

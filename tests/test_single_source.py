@@ -18,7 +18,7 @@ import yaml
 from lsgzoo.attention import config as attention_config
 from lsgzoo.attention.config import LSGAttentionConfig
 from lsgzoo.attention.keys import LSG_KEYS, LSG_PATTERN_KEYS, LSGKeys
-from lsgzoo.models import (LSG_BART_CLASSES, LSG_BART_HEADS, LSG_BART_TASKS, LSGBartConfig,
+from lsgzoo.models import (FAMILIES, LSG_BART_CLASSES, LSG_BART_HEADS, LSG_BART_TASKS, LSGBartConfig,
                            LSGBartForConditionalGeneration)
 from lsgzoo.models.configuration_lsg_bart import LSG_BART_AUTO_MAP
 
@@ -225,24 +225,66 @@ def test_corrections_reach_the_model_config():
 
 
 def test_every_head_mapping_derives_from_the_table():
-    import transformers
-
     from lsgzoo.hub.export import model_card
-    from lsgzoo.models import BART
-    from lsgzoo.models.conversion import lsg_architecture
 
     assert set(LSG_BART_CLASSES) == {head.lsg_class for head in LSG_BART_HEADS}
     assert set(LSG_BART_AUTO_MAP) == {"AutoConfig", *(head.auto_class for head in LSG_BART_HEADS)}
-    assert set(BART.base_classes) == {head.base_class for head in LSG_BART_HEADS}
-    for head in LSG_BART_HEADS:
-        cls = LSG_BART_CLASSES[head.lsg_class]
-        assert issubclass(cls, getattr(transformers, head.base_class))
-        assert LSG_BART_AUTO_MAP[head.auto_class] == f"modeling_lsg_bart.{head.lsg_class}"
-        assert all(LSG_BART_TASKS[task] is cls for task in (*head.tasks, head.auto_class))
-        assert lsg_architecture(head.base_class, None) == head.lsg_class
     assert LSG_BART_TASKS["seq2seq"] is LSGBartForConditionalGeneration  # data.task names are task names
     card = model_card(LSGBartForConditionalGeneration(tiny_config()))
     assert "pipeline_tag: summarization" in card and "AutoModelForSeq2SeqLM" in card
+
+
+@pytest.mark.parametrize("family", FAMILIES, ids=lambda family: family.name)
+def test_each_family_derives_its_mappings_from_its_row(family):
+    import transformers
+
+    import lsgzoo.models as models
+    from lsgzoo.models.conversion import lsg_architecture
+    from lsgzoo.models.loading import lsg_classes, lsg_config_class, lsg_tasks
+
+    classes, tasks, auto_map = lsg_classes(family), lsg_tasks(family), family.auto_map()
+    config_class = lsg_config_class(family)
+    assert config_class().auto_map == auto_map and config_class.lsg_family() is family
+    assert set(auto_map) == {"AutoConfig", *(head.auto_class for head in family.heads)}
+    assert getattr(models, family.config_class) is config_class
+    for head in family.heads:
+        cls = classes[head.lsg_class]
+        assert issubclass(cls, getattr(transformers, head.base_class)) and cls.config_class is config_class
+        assert auto_map[head.auto_class] == f"{family.code_module}.{head.lsg_class}"
+        assert all(tasks[task] is cls for task in (*head.tasks, head.auto_class))
+        assert lsg_architecture(head.base_class, None) == head.lsg_class
+        assert getattr(models, head.lsg_class) is cls  # importable from lsgzoo.models, resolved by the table
+
+
+def head_list_copies(path: Path, text: str) -> list[str]:
+    """Places in a Python file that list a family's head classes again (≥ 3 LSG class names of one family;
+    `__all__` export lists do not count)."""
+    found = []
+    tree = ast.parse(text)
+    exports = {id(node.value) for node in ast.walk(tree) if isinstance(node, ast.Assign)
+               and any(isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets)}
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Tuple, ast.List, ast.Set, ast.Dict)) and id(node) not in exports:
+            elements = node.keys if isinstance(node, ast.Dict) else node.elts
+            names = {n.value for n in elements if isinstance(n, ast.Constant)}
+            for family in FAMILIES:
+                if len(names & set(family.lsg_classes)) >= 3:
+                    found.append(f"{path}:{node.lineno} lists {family.name}'s heads")
+    return found
+
+
+def test_the_head_lists_appear_once_in_src():
+    table = ROOT / "src" / "lsgzoo" / "models" / "families.py"
+    # lsgzoo/__init__.py names BART's classes for `__all__` without importing torch (other families'
+    # classes resolve through the table on first use)
+    exempt = {table, ROOT / "src" / "lsgzoo" / "__init__.py"}
+    copies = []
+    for path in sorted((ROOT / "src").rglob("*.py")):
+        if path not in exempt:
+            copies += head_list_copies(path.relative_to(ROOT), path.read_text())
+    assert not copies, "a family's heads are listed outside models/families.py:\n" + "\n".join(copies)
+    assert head_list_copies(table, table.read_text()) == []  # rows hold ModelHead calls, not name lists
+    assert head_list_copies(Path("x.py"), 'X = ("LSGMBartModel", "LSGMBartForCausalLM", "LSGMBartForQuestionAnswering")')
 
 
 def test_loading_helpers_live_in_their_module_and_stay_importable():

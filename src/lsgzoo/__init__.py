@@ -34,6 +34,10 @@ _EXPORTS = {
 def __getattr__(name):
     if name in _EXPORTS:
         return getattr(importlib.import_module(_EXPORTS[name]), name)
+    if name.startswith("LSG"):  # any family's config or model class, found through the family table
+        models = importlib.import_module("lsgzoo.models")
+        if models.family_of_class(name) is not None:
+            return getattr(models, name)
     raise AttributeError(f"module 'lsgzoo' has no attribute {name!r}")
 
 

@@ -147,6 +147,14 @@ def case_diffs(name: str, attn_implementation: str | None = None, root: Path = F
     return diffs
 
 
+def print_max_diffs(title: str, max_diffs: dict[str, float]) -> None:
+    """The per-case table the fixture tests print under `-s`."""
+    if max_diffs:
+        print(f"\nmax-abs diff vs the original {title}, per fixture case:")
+        for name, diff in max_diffs.items():
+            print(f"  {name:34s} {diff:.3g}")
+
+
 def main(argv: list[str]) -> int:
     torch.set_num_threads(1)  # as recorded
     root = FIXTURES

@@ -8,7 +8,7 @@ transformers' Auto classes.
 """
 
 from lsgzoo.models.configuration_lsg_bart import LSGBartConfig
-from lsgzoo.models.families import FAMILIES, Family, family_for_model_type, family_named, family_of_config, family_of_model  # noqa: E501
+from lsgzoo.models.families import FAMILIES, Family, family_for_model_type, family_named, family_of_class, family_of_config, family_of_model  # noqa: E501
 from lsgzoo.models.heads import ModelHead
 from lsgzoo.models.loading import (
     assert_lsg_model,
@@ -17,6 +17,7 @@ from lsgzoo.models.loading import (
     load_model,
     lsg_class_for,
     lsg_classes,
+    lsg_config_class,
     lsg_tasks,
     read_config_dict,
 )
@@ -24,6 +25,17 @@ from lsgzoo.models.lsg_encoder import LSGMissingWeightsWarning
 from lsgzoo.models.modeling_lsg_bart import LSGBartEncoder, LSGBartForCausalLM, LSGBartForConditionalGeneration, LSGBartForQuestionAnswering, LSGBartForSequenceClassification, LSGBartModel, LSGBartPreTrainedModel  # noqa: E501
 
 BART = family_named("bart")
+
+
+def __getattr__(name: str):
+    """Every family's config and model classes, by name (`from lsgzoo.models import LSGMBartModel`), found
+    through the family table (`models.families`) and imported on first use."""
+    family = family_of_class(name)
+    if family is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return lsg_config_class(family) if name == family.config_class else lsg_classes(family)[name]
+
+
 LSG_BART_HEADS = BART.heads
 LSG_BART_CLASSES = lsg_classes(BART)
 LSG_BART_TASKS = lsg_tasks(BART)
