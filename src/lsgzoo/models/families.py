@@ -100,6 +100,32 @@ FAMILIES = (
         config_position_offset=0,
         global_embeddings_key="encoder.global_embeddings.weight", token_embeddings_key="shared.weight",
     ),
+    Family(
+        name="bert", display_name="BERT", model_types=("bert",), config_class="LSGBertConfig",
+        code_module="modeling_lsg_bert", code_files=("models/modeling_lsg_bert.py",),
+        heads=(
+            ModelHead("LSGBertModel", "BertModel", "AutoModel", "feature-extraction", ("base", "feature-extraction")),
+            ModelHead("LSGBertForPreTraining", "BertForPreTraining", "AutoModelForPreTraining", "fill-mask",
+                      ("pretraining",)),
+            ModelHead("LSGBertForMaskedLM", "BertForMaskedLM", "AutoModelForMaskedLM", "fill-mask",
+                      ("masked-lm", "fill-mask", "mlm")),
+            ModelHead("LSGBertForSequenceClassification", "BertForSequenceClassification",
+                      "AutoModelForSequenceClassification", "text-classification",
+                      ("sequence-classification", "text-classification", "classification")),
+            ModelHead("LSGBertForTokenClassification", "BertForTokenClassification",
+                      "AutoModelForTokenClassification", "token-classification", ("token-classification",)),
+            ModelHead("LSGBertForQuestionAnswering", "BertForQuestionAnswering", "AutoModelForQuestionAnswering",
+                      "question-answering", ("question-answering",)),
+            ModelHead("LSGBertForMultipleChoice", "BertForMultipleChoice", "AutoModelForMultipleChoice",
+                      "multiple-choice", ("multiple-choice",)),
+        ),
+        default_architecture="BertForPreTraining",
+        description="BERT whose self-attention is LSG (Local + Sparse + Global); embeddings and heads are BERT's.",
+        position_keys=("embeddings.position_embeddings.weight",), position_offset=0, config_position_offset=0,
+        global_embeddings_key="embeddings.global_embeddings.weight",
+        token_embeddings_key="embeddings.word_embeddings.weight",
+        token_type_key="embeddings.token_type_embeddings.weight",
+    ),
 )
 
 

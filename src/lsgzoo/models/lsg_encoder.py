@@ -10,10 +10,12 @@ own layer class with `self_attn` swapped for LSG attention; around that it uses 
   into token 0 (pool_with_global) and drop them; padded rows are dropped either way.
 * `first_token_masked`, `lsg_cross_attention_mask`: the 2-D mask under `mask_first_token`, and
   the mask a seq2seq decoder's cross-attention sees.
+* `LSGHeadMixin`: a transformers head class whose base model is swapped for the LSG one.
 * `LSGLoadingMixin`: `from_pretrained` warning about randomly initialised weights
   (`LSGMissingWeightsWarning`) and naming an unreadable safetensors file.
 """
 
+import sys
 import warnings
 
 import torch
@@ -63,10 +65,9 @@ def pad_inputs(config, input_ids, attention_mask, inputs_embeds, max_positions: 
     return input_ids, attention_mask, right_pad(inputs_embeds, extra, 0.0)
 
 
-def prepend_global_tokens(global_embeddings, hidden_states, num_global_tokens: int):
-    """hidden_states (n, t, D) → (n, g + t, D) with global rows [0, g) of the table in front."""
-    n = hidden_states.shape[0]
-    global_tokens = global_embeddings.weight[:num_global_tokens].unsqueeze(0).expand(n, -1, -1)  # (n, g, D)
+def prepend_global_tokens(global_rows, hidden_states):
+    """global_rows (g, D), hidden_states (n, t, D) → (n, g + t, D) with the global rows in front."""
+    global_tokens = global_rows.unsqueeze(0).expand(hidden_states.shape[0], -1, -1)  # (n, g, D)
     return torch.cat([global_tokens.to(hidden_states.dtype), hidden_states], dim=1)
 
 
@@ -158,3 +159,21 @@ class LSGLoadingMixin:
             ) from error
         warn_missing_weights(info.get("missing_keys", ()), pretrained_model_name_or_path)
         return (model, info) if want_info else model
+
+
+class LSGHeadMixin:
+    """A head class built by its transformers head's own `__init__`, whose base model is then swapped for
+    the family's LSG base model (the first head of its `models.families` row, same pooling layer choice).
+
+    `class LSG<Name>For<Task>(LSGHeadMixin, LSG<Name>PreTrainedModel, <Name>For<Task>)`: the head layers,
+    tied weights and `forward` stay transformers'; only the base model is LSG.
+    """
+
+    def __init__(self, config, *args, **kwargs):
+        super().__init__(config, *args, **kwargs)
+        prefix = self.base_model_prefix
+        plain = getattr(self, prefix)
+        base_class = getattr(sys.modules[type(self).__module__], config.lsg_family().heads[0].lsg_class)
+        pooling = {"add_pooling_layer": plain.pooler is not None} if hasattr(plain, "pooler") else {}
+        setattr(self, prefix, base_class(config, **pooling))
+        self.post_init()

@@ -135,7 +135,8 @@ class LSGBartEncoder(LSGBartPreTrainedModel):
             inputs_embeds = self.embed_tokens(input_ids)  # (n, tp, D), scaled
         embed_pos = self.embed_positions(inputs_embeds[:, :, -1]).to(inputs_embeds.device)  # (n, tp, D)
         hidden_states = inputs_embeds + embed_pos
-        hidden_states = prepend_global_tokens(self.global_embeddings, hidden_states, g)  # (n, g + tp, D), no position
+        # globals: no position, no scaling
+        hidden_states = prepend_global_tokens(self.global_embeddings.weight[:g], hidden_states)  # (n, g + tp, D)
         hidden_states = self.layernorm_embedding(hidden_states)
         hidden_states = nn.functional.dropout(hidden_states, p=self.dropout, training=self.training)
 
