@@ -126,6 +126,31 @@ FAMILIES = (
         token_embeddings_key="embeddings.word_embeddings.weight",
         token_type_key="embeddings.token_type_embeddings.weight",
     ),
+    Family(
+        name="roberta", display_name="RoBERTa", model_types=("roberta",), config_class="LSGRobertaConfig",
+        code_module="modeling_lsg_roberta",
+        code_files=("models/modeling_lsg_bert.py", "models/modeling_lsg_roberta.py"),
+        heads=(
+            ModelHead("LSGRobertaModel", "RobertaModel", "AutoModel", "feature-extraction",
+                      ("base", "feature-extraction")),
+            ModelHead("LSGRobertaForMaskedLM", "RobertaForMaskedLM", "AutoModelForMaskedLM", "fill-mask",
+                      ("masked-lm", "fill-mask", "mlm")),
+            ModelHead("LSGRobertaForSequenceClassification", "RobertaForSequenceClassification",
+                      "AutoModelForSequenceClassification", "text-classification",
+                      ("sequence-classification", "text-classification", "classification")),
+            ModelHead("LSGRobertaForTokenClassification", "RobertaForTokenClassification",
+                      "AutoModelForTokenClassification", "token-classification", ("token-classification",)),
+            ModelHead("LSGRobertaForQuestionAnswering", "RobertaForQuestionAnswering",
+                      "AutoModelForQuestionAnswering", "question-answering", ("question-answering",)),
+            ModelHead("LSGRobertaForMultipleChoice", "RobertaForMultipleChoice", "AutoModelForMultipleChoice",
+                      "multiple-choice", ("multiple-choice",)),
+        ),
+        default_architecture="RobertaForMaskedLM",
+        description="RoBERTa whose self-attention is LSG (Local + Sparse + Global); embeddings and heads are RoBERTa's.",
+        position_keys=("embeddings.position_embeddings.weight",), position_offset=2, config_position_offset=2,
+        global_embeddings_key="embeddings.global_embeddings.weight",
+        token_embeddings_key="embeddings.word_embeddings.weight",
+    ),
 )
 
 

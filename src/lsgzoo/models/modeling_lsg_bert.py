@@ -14,7 +14,7 @@ load with these classes or `lsgzoo.models.load_model`; `AutoModel*` without remo
 
 from torch import nn
 from huggingface_hub.dataclasses import strict
-from transformers import BertConfig
+from transformers import BertConfig, PreTrainedModel
 from transformers.modeling_outputs import BaseModelOutput, BaseModelOutputWithPoolingAndCrossAttentions
 from transformers.models.bert.modeling_bert import (
     BertEmbeddings,
@@ -51,20 +51,32 @@ class LSGBertConfig(LSGConfigMixin, BertConfig, LSGKeys):
     auto_map: dict | None = None
 
 
-class LSGBertEmbeddings(BertEmbeddings):
-    """BERT's embeddings → (n, g + t, d): the g global tokens (LayerNorm + dropout only) in front."""
+class LSGEmbeddingsMixin:
+    """A BERT-like embeddings class → (n, g + t, w): its token rows with the g learned global tokens in front.
 
-    def __init__(self, config: LSGBertConfig):
+    `class LSG<Name>Embeddings(LSGEmbeddingsMixin, <Name>Embeddings)`: the family's own forward embeds the
+    tokens (word + token type + position, LayerNorm, dropout: each family's position rule stays its own);
+    the globals (`global_embeddings.weight`, 512 rows of the word-embedding width w) get the same LayerNorm
+    and dropout only (no position, no token type).
+    """
+
+    def __init__(self, config):
         super().__init__(config)
         self.num_global_tokens = config.num_global_tokens
-        self.global_embeddings = nn.Embedding(MAX_GLOBAL_TOKENS, config.hidden_size)  # 512 rows in every checkpoint
+        width = self.word_embeddings.embedding_dim  # hidden size, or ELECTRA's embedding_size
+        self.global_embeddings = nn.Embedding(MAX_GLOBAL_TOKENS, width)  # 512 rows in every checkpoint
 
     def forward(self, input_ids=None, token_type_ids=None, position_ids=None, inputs_embeds=None, **kwargs):
-        tokens = super().forward(input_ids, token_type_ids, position_ids, inputs_embeds, **kwargs)  # (n, t, d)
+        tokens = super().forward(input_ids=input_ids, token_type_ids=token_type_ids, position_ids=position_ids,
+                                 inputs_embeds=inputs_embeds, **kwargs)  # (n, t, w)
         # LayerNorm and dropout act per row: applying them to the globals apart equals the original's
         # LayerNorm of the concatenation
-        globals_ = self.dropout(self.LayerNorm(self.global_embeddings.weight[: self.num_global_tokens]))  # (g, d)
-        return prepend_global_tokens(globals_, tokens)  # (n, g + t, d)
+        globals_ = self.dropout(self.LayerNorm(self.global_embeddings.weight[: self.num_global_tokens]))  # (g, w)
+        return prepend_global_tokens(globals_, tokens)  # (n, g + t, w)
+
+
+class LSGBertEmbeddings(LSGEmbeddingsMixin, BertEmbeddings):
+    """BERT's embeddings (word + token type + position, LayerNorm, dropout) with the global tokens in front."""
 
 
 class LSGBertEncoder(BertEncoder):
@@ -107,16 +119,28 @@ class LSGBertPreTrainedModel(LSGLoadingMixin, BertPreTrainedModel):
     config_class = LSGBertConfig
 
 
-class LSGBertModel(LSGBertPreTrainedModel, BertModel):
-    """BERT with LSG self-attention: last_hidden_state (n, t, d); the pooler reads token 0 (global 0's
-    output under pool_with_global)."""
+class LSGEncoderModelMixin:
+    """The base model of a BERT-like LSG family: the family's embeddings (`embeddings_class`, with
+    `LSGEmbeddingsMixin`), `LSGBertEncoder`, and BERT's pooler on token 0 (global 0's output under
+    pool_with_global) unless `pooler_class` is None. When the word embeddings are narrower than the hidden
+    size (ELECTRA's embedding_size), `embeddings_project` maps the embeddings, globals included, to it.
 
-    def __init__(self, config: LSGBertConfig, add_pooling_layer: bool = True):
-        LSGBertPreTrainedModel.__init__(self, config)
+    `class LSG<Name>Model(LSGEncoderModelMixin, LSG<Name>PreTrainedModel, <Name>Model)`: last_hidden_state
+    (n, t, d); the transformers model's own `__init__` is skipped.
+    """
+
+    embeddings_class = LSGBertEmbeddings
+    pooler_class = BertPooler
+
+    def __init__(self, config, add_pooling_layer: bool = True):
+        PreTrainedModel.__init__(self, config)
         self.gradient_checkpointing = False
-        self.embeddings = LSGBertEmbeddings(config)
+        self.embeddings = self.embeddings_class(config)
+        width = self.embeddings.word_embeddings.embedding_dim
+        if width != config.hidden_size:
+            self.embeddings_project = nn.Linear(width, config.hidden_size)
         self.encoder = LSGBertEncoder(config)
-        self.pooler = BertPooler(config) if add_pooling_layer else None
+        self.pooler = self.pooler_class(config) if add_pooling_layer and self.pooler_class is not None else None
         self.post_init()
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
@@ -132,7 +156,9 @@ class LSGBertModel(LSGBertPreTrainedModel, BertModel):
         if output_hidden_states is None:
             output_hidden_states = self.config.output_hidden_states
         embeddings = self.embeddings(input_ids=input_ids, token_type_ids=token_type_ids, position_ids=position_ids,
-                                     inputs_embeds=inputs_embeds)  # (n, g + t, d)
+                                     inputs_embeds=inputs_embeds)  # (n, g + t, w)
+        if hasattr(self, "embeddings_project"):
+            embeddings = self.embeddings_project(embeddings)  # (n, g + t, d)
         encoded = self.encoder(embeddings, attention_mask, output_hidden_states=output_hidden_states, **kwargs)
         sequence_output = encoded.last_hidden_state  # (n, t, d)
         output = BaseModelOutputWithPoolingAndCrossAttentions(
@@ -141,6 +167,11 @@ class LSGBertModel(LSGBertPreTrainedModel, BertModel):
             hidden_states=encoded.hidden_states,
         )
         return output if return_dict is not False else output.to_tuple()
+
+
+class LSGBertModel(LSGEncoderModelMixin, LSGBertPreTrainedModel, BertModel):
+    """BERT with LSG self-attention: last_hidden_state (n, t, d); the pooler reads token 0 (global 0's
+    output under pool_with_global)."""
 
 
 class LSGBertForPreTraining(LSGHeadMixin, LSGBertPreTrainedModel, BertForPreTraining):
