@@ -54,7 +54,8 @@ class LSGRobertaForMaskedLM(LSGHeadMixin, LSGRobertaPreTrainedModel, RobertaForM
     """RoBERTa's masked-LM head on LSG-RoBERTa."""
 
 
-class LSGRobertaForSequenceClassification(LSGHeadMixin, LSGRobertaPreTrainedModel, RobertaForSequenceClassification):
+class LSGRobertaForSequenceClassification(LSGHeadMixin, LSGRobertaPreTrainedModel,
+                                          RobertaForSequenceClassification):
     """RoBERTa's classification head (on token 0) on LSG-RoBERTa."""
 
 
