@@ -205,6 +205,35 @@ FAMILIES = (
         global_embeddings_key="embeddings.global_embeddings.weight",
         token_embeddings_key="embeddings.word_embeddings.weight",
     ),
+    Family(
+        name="electra", display_name="ELECTRA", model_types=("electra",), config_class="LSGElectraConfig",
+        code_module="modeling_lsg_electra",
+        code_files=("models/modeling_lsg_bert.py", "models/modeling_lsg_electra.py"),
+        heads=(
+            ModelHead("LSGElectraModel", "ElectraModel", "AutoModel", "feature-extraction",
+                      ("base", "feature-extraction")),
+            ModelHead("LSGElectraForPreTraining", "ElectraForPreTraining", "AutoModelForPreTraining",
+                      "token-classification", ("pretraining",)),
+            ModelHead("LSGElectraForMaskedLM", "ElectraForMaskedLM", "AutoModelForMaskedLM", "fill-mask",
+                      ("masked-lm", "fill-mask", "mlm")),
+            ModelHead("LSGElectraForSequenceClassification", "ElectraForSequenceClassification",
+                      "AutoModelForSequenceClassification", "text-classification",
+                      ("sequence-classification", "text-classification", "classification")),
+            ModelHead("LSGElectraForTokenClassification", "ElectraForTokenClassification",
+                      "AutoModelForTokenClassification", "token-classification", ("token-classification",)),
+            ModelHead("LSGElectraForQuestionAnswering", "ElectraForQuestionAnswering",
+                      "AutoModelForQuestionAnswering", "question-answering", ("question-answering",)),
+            ModelHead("LSGElectraForMultipleChoice", "ElectraForMultipleChoice", "AutoModelForMultipleChoice",
+                      "multiple-choice", ("multiple-choice",)),
+        ),
+        default_architecture="ElectraForPreTraining",
+        description="ELECTRA whose self-attention is LSG (Local + Sparse + Global); embeddings and heads are "
+                    "ELECTRA's.",
+        position_keys=("embeddings.position_embeddings.weight",), position_offset=0, config_position_offset=0,
+        global_embeddings_key="embeddings.global_embeddings.weight",
+        token_embeddings_key="embeddings.word_embeddings.weight",
+        token_type_key="embeddings.token_type_embeddings.weight",
+    ),
 )
 
 
