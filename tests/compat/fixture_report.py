@@ -65,8 +65,8 @@ def output_tensors(output, prefix: str = "") -> dict[str, torch.Tensor]:
 
 
 def replay_generate(model, case: dict, inputs: dict) -> dict[str, torch.Tensor]:
-    """The recorded greedy and beam `generate` calls (seeded), as greedy_ids/greedy_logits and
-    beam_ids/beam_sequences_scores."""
+    """The recorded greedy and beam `generate` calls (seeded; `inputs()` gives input_ids and attention_mask,
+    no decoder_input_ids), as greedy_ids/greedy_logits and beam_ids/beam_sequences_scores."""
     settings = case["generate"]
     got = {}
     for kind in ("greedy", "beam"):
@@ -109,10 +109,10 @@ def replay_case(name, attn_implementation: str | None = None) -> dict[str, torch
     def view(x):  # multiple choice: (n, t) recorded → (1, n, t)
         return x.unsqueeze(0) if choices and x is not None else x
 
-    def inputs(source: str = "input_ids"):
+    def inputs(source: str = "input_ids", decoder: bool = True):
         mask = io["attention_mask"].clone() if case.get("attention_mask_passed", True) else None
         given = {source: view(io[source]), "attention_mask": view(mask)}
-        if "decoder_input_ids" in io:
+        if decoder and "decoder_input_ids" in io:
             given["decoder_input_ids"] = io["decoder_input_ids"]
         return given
 
@@ -125,7 +125,7 @@ def replay_case(name, attn_implementation: str | None = None) -> dict[str, torch
             torch.manual_seed(case["seed"])
             got.update(output_tensors(model(**inputs("inputs_embeds")), "embeds_"))
         if "greedy_ids" in io:
-            got.update(replay_generate(model, case, lambda: inputs()))
+            got.update(replay_generate(model, case, lambda: inputs(decoder=False)))
     return got
 
 
