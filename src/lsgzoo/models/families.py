@@ -117,6 +117,15 @@ FAMILIES = (
         description="DistilBERT whose self-attention is LSG (Local + Sparse + Global); embeddings and heads are "
                     "DistilBERT's.",
     ),
+    Family(
+        name="albert", display_name="ALBERT", model_types=("albert",), config_class="LSGAlbertConfig",
+        code_module="modeling_lsg_albert", code_files=("models/modeling_lsg_albert.py",),
+        heads=encoder_heads("Albert"),
+        default_architecture="AlbertForPreTraining",
+        description="ALBERT whose self-attention is LSG (Local + Sparse + Global); factorised embeddings, shared "
+                    "layers and heads are ALBERT's.",
+        token_type_key="embeddings.token_type_embeddings.weight",
+    ),
 )
 
 
