@@ -21,6 +21,7 @@ from lsgzoo.cli import main as cli
 from lsgzoo.hub import export_model
 from lsgzoo.models import assert_lsg_model, family_named, is_lsg_checkpoint, load_model
 from lsgzoo.models.conversion import convert_to_lsg
+from test_bert_family import EXPORT_CHECK  # the remote-code check (AutoModelForMaskedLM + AutoModel)
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "original_families"
 FAMILIES = ("distilbert", "albert")
@@ -122,25 +123,6 @@ def converted(request, tmp_path_factory):
     return family, source, out
 
 
-EXPORT_CHECK = """
-import os, sys
-sys.path = [p for p in sys.path if "lsgzoo" not in p and not os.path.isdir(os.path.join(p or ".", "lsgzoo"))]
-try:
-    import lsgzoo
-    raise SystemExit("lsgzoo must not be importable here: " + lsgzoo.__file__)
-except ImportError:
-    pass
-import torch
-from safetensors.torch import load_file, save_file
-from transformers import AutoModel, AutoModelForMaskedLM
-io = load_file({io!r})
-mlm = AutoModelForMaskedLM.from_pretrained({hub!r}, trust_remote_code=True).eval()
-base = AutoModel.from_pretrained({hub!r}, trust_remote_code=True).eval()
-with torch.no_grad():
-    out = {{"logits": mlm(**io).logits, "hidden": base(**io).last_hidden_state}}
-save_file({{k: v.contiguous() for k, v in out.items()}}, {result!r})
-print(type(mlm).__name__, type(base).__name__)
-"""
 
 
 def test_export_loads_without_lsgzoo_with_the_same_outputs(converted, tmp_path):
