@@ -7,7 +7,8 @@ row (the fixtures also hold families not yet added). Model cases: the folder is 
 `convert_to_lsg` on `convert_src_<family>` with convert.json's arguments gives the recorded weights
 (exactly), LSG keys and max_position_embeddings, and the recorded forward. Every family exports to a
 Hub folder that plain transformers loads (trust_remote_code, no lsgzoo), and the Auto-class trap is
-caught. Run with `-s` to see the max-abs difference of every case.
+caught. Biases the original's transformers lost on reload (`fixture_report.LOST_ON_RELOAD`) are zeroed for
+the comparison; the conversion keeps the source's. Run with `-s` to see the max-abs difference of every case.
 """
 
 import json
@@ -21,11 +22,11 @@ import torch
 from safetensors.torch import load_file, save_file
 
 sys.path.insert(0, str(Path(__file__).parent / "compat"))
-from fixture_report import FAMILY_FIXTURES, INPUTS, as_the_original_loaded, case_diffs  # noqa: E402
+from fixture_report import FAMILY_FIXTURES, INPUTS, as_the_original_loaded, case_diffs, lost_on_reload  # noqa: E402
 
 from lsgzoo.attention.keys import LSG_KEYS  # noqa: E402
 from lsgzoo.hub.export import write_hub_folder  # noqa: E402
-from lsgzoo.models import FAMILIES, assert_lsg_model, family_named, load_model  # noqa: E402
+from lsgzoo.models import FAMILIES, assert_lsg_model, family_named, is_lsg_checkpoint, load_model  # noqa: E402
 from lsgzoo.models.conversion import convert_to_lsg  # noqa: E402
 
 TOLERANCE = 1e-5
@@ -95,7 +96,10 @@ def test_conversion_matches_original(name, one_thread):
     folder = FAMILY_FIXTURES / name
     model, _, report = convert_like_the_original(case)
     assert type(model).__name__ == case["architecture"]
-    as_the_original_loaded(model)  # the original's transformers loaded the source's RoBERTa LM bias as zeros
+    source = load_file(str(FAMILY_FIXTURES / case["source"] / "model.safetensors"))
+    for key in lost_on_reload(model):  # lsgzoo keeps the source's; the original's transformers reloaded zeros
+        assert source[key].any() and torch.equal(model.get_parameter(key), source[key]), key
+    as_the_original_loaded(model)
     recorded_config = json.loads((folder / "config.json").read_text())
     config = model.config.to_dict()
     for key in (*LSG_KEYS, "max_position_embeddings"):
@@ -206,15 +210,7 @@ def test_the_auto_class_trap_is_caught(name, converted_checkpoints):
     with pytest.raises(TypeError, match=f"plain transformers {family.display_name}.*load_model"):
         assert_lsg_model(plain)
     assert type(load_model(checkpoint)).__name__ == head.lsg_class
-
-
-def test_the_replay_reproduces_what_the_original_loaded(tmp_path):
-    """The one adjustment of the replay (tests/compat/fixture_report.py): the original (transformers 4.44)
-    loaded RoBERTa-style LM-head biases as zeros, lsgzoo keeps the stored ones (conversion too)."""
-    roberta = [case for case in cases("convert") if case["family"] == "roberta"]
-    if not roberta:
-        pytest.skip("no RoBERTa row")
-    source = load_file(str(FAMILY_FIXTURES / roberta[0]["source"] / "model.safetensors"))["lm_head.bias"]
-    model, _, _ = convert_like_the_original(roberta[0])
-    assert source.abs().max() > 0 and torch.equal(model.lm_head.bias, source)
-    assert not as_the_original_loaded(model).lm_head.bias.any()
+    source = FAMILY_FIXTURES / next(case for case in cases("convert") if case["family"] == name)["source"]
+    assert is_lsg_checkpoint(checkpoint) and not is_lsg_checkpoint(source)
+    with pytest.raises(ValueError, match=f"not an LSG-{family.display_name} checkpoint"):
+        load_model(source)

@@ -80,18 +80,29 @@ def replay_generate(model, case: dict, inputs: dict) -> dict[str, torch.Tensor]:
     return got
 
 
-def as_the_original_loaded(model):
-    """Reproduce what the original's transformers (4.44) did to a reloaded checkpoint before the recorded calls.
+# The biases the original's transformers (4.44) lost when it reloaded a saved checkpoint, per family: they came
+# back from `from_pretrained` at zero whatever the file held (the tied LM bias of RoBERTa-style `*LMHead`s,
+# plain models too; ALBERT's `predictions.bias`, re-tied to a fresh zero tensor). So the recorded logits and
+# the original's converted checkpoints carry zeros there; lsgzoo (transformers 5) keeps the stored values.
+LOST_ON_RELOAD = {
+    "roberta": ("lm_head.bias",),
+    "xlm_roberta": ("lm_head.bias",),
+    "camembert": ("lm_head.bias",),
+    "albert": ("predictions.bias",),
+}
 
-    RoBERTa-style LM heads (`RobertaLMHead`, `XLMRobertaLMHead`, `CamembertLMHead`: `bias` tied to
-    `decoder.bias`) came back from `from_pretrained` with that bias at zero, whatever the file held
-    (plain `RobertaForMaskedLM` too), so the recorded masked-LM logits carry no LM bias. lsgzoo
-    (transformers 5) loads the stored bias; the replay zeroes it to compare the rest.
-    """
-    for module in model.modules():
-        if type(module).__name__.endswith("LMHead") and isinstance(getattr(module, "bias", None), torch.nn.Parameter):
-            with torch.no_grad():
-                module.bias.zero_()
+
+def lost_on_reload(model) -> list[str]:
+    """The parameters of this model that the original's transformers reloaded as zeros (`LOST_ON_RELOAD`)."""
+    names = dict(model.named_parameters(remove_duplicate=False))
+    return [key for key in LOST_ON_RELOAD.get(model.config.lsg_family().name, ()) if key in names]
+
+
+def as_the_original_loaded(model):
+    """The model as the original's transformers had it for the recorded calls: `lost_on_reload` zeroed."""
+    with torch.no_grad():
+        for key in lost_on_reload(model):
+            model.get_parameter(key).zero_()
     return model
 
 

@@ -13,7 +13,7 @@ classes: this module is part of the exported code and is imported before any mod
 
 from dataclasses import dataclass
 
-from lsgzoo.models.heads import ModelHead, head_for_task, head_named
+from lsgzoo.models.heads import ModelHead, encoder_heads, head_for_task, head_named
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,7 @@ class Family:
         embeddings whose bos / mask rows start the global tokens.
     token_type_key: a token-type table whose row 0 is added to every global token (BERT-like
         embeddings; the original's `use_token_ids`), or None.
+    The conversion facts default to the BERT-like encoders' `embeddings` module (no offset rows).
     """
 
     name: str
@@ -47,11 +48,11 @@ class Family:
     heads: tuple[ModelHead, ...]
     default_architecture: str
     description: str
-    position_keys: tuple[str, ...]
-    position_offset: int
-    config_position_offset: int
-    global_embeddings_key: str
-    token_embeddings_key: str
+    position_keys: tuple[str, ...] = ("embeddings.position_embeddings.weight",)
+    position_offset: int = 0
+    config_position_offset: int = 0
+    global_embeddings_key: str = "embeddings.global_embeddings.weight"
+    token_embeddings_key: str = "embeddings.word_embeddings.weight"
     token_type_key: str | None = None
 
     def auto_map(self) -> dict:
@@ -75,6 +76,22 @@ class Family:
     @property
     def lsg_classes(self) -> tuple[str, ...]:
         return tuple(head.lsg_class for head in self.heads)
+
+
+def roberta_like(name: str, display_name: str, stem: str, model_type: str | None = None) -> Family:
+    """The row of a family that is RoBERTa under another name in transformers (`<stem>Model`, ...): LSG-BERT's
+    encoder (its code file ships too), the family's embeddings, whose positions count from padding_idx + 1
+    (2 offset rows), and its heads (no pre-training head); model_type defaults to `name`."""
+    return Family(
+        name=name, display_name=display_name, model_types=(model_type or name,), config_class=f"LSG{stem}Config",
+        code_module=f"modeling_lsg_{name}",
+        code_files=("models/modeling_lsg_bert.py", f"models/modeling_lsg_{name}.py"),
+        heads=encoder_heads(stem, without=("ForPreTraining",)),
+        default_architecture=f"{stem}ForMaskedLM",
+        description=f"{display_name} whose self-attention is LSG (Local + Sparse + Global); embeddings and heads are "
+                    f"{display_name}'s.",
+        position_offset=2, config_position_offset=2,
+    )
 
 
 FAMILIES = (
@@ -103,135 +120,39 @@ FAMILIES = (
     Family(
         name="bert", display_name="BERT", model_types=("bert",), config_class="LSGBertConfig",
         code_module="modeling_lsg_bert", code_files=("models/modeling_lsg_bert.py",),
-        heads=(
-            ModelHead("LSGBertModel", "BertModel", "AutoModel", "feature-extraction", ("base", "feature-extraction")),
-            ModelHead("LSGBertForPreTraining", "BertForPreTraining", "AutoModelForPreTraining", "fill-mask",
-                      ("pretraining",)),
-            ModelHead("LSGBertForMaskedLM", "BertForMaskedLM", "AutoModelForMaskedLM", "fill-mask",
-                      ("masked-lm", "fill-mask", "mlm")),
-            ModelHead("LSGBertForSequenceClassification", "BertForSequenceClassification",
-                      "AutoModelForSequenceClassification", "text-classification",
-                      ("sequence-classification", "text-classification", "classification")),
-            ModelHead("LSGBertForTokenClassification", "BertForTokenClassification",
-                      "AutoModelForTokenClassification", "token-classification", ("token-classification",)),
-            ModelHead("LSGBertForQuestionAnswering", "BertForQuestionAnswering", "AutoModelForQuestionAnswering",
-                      "question-answering", ("question-answering",)),
-            ModelHead("LSGBertForMultipleChoice", "BertForMultipleChoice", "AutoModelForMultipleChoice",
-                      "multiple-choice", ("multiple-choice",)),
-        ),
+        heads=encoder_heads("Bert"),
         default_architecture="BertForPreTraining",
         description="BERT whose self-attention is LSG (Local + Sparse + Global); embeddings and heads are BERT's.",
-        position_keys=("embeddings.position_embeddings.weight",), position_offset=0, config_position_offset=0,
-        global_embeddings_key="embeddings.global_embeddings.weight",
-        token_embeddings_key="embeddings.word_embeddings.weight",
         token_type_key="embeddings.token_type_embeddings.weight",
     ),
     Family(
-        name="roberta", display_name="RoBERTa", model_types=("roberta",), config_class="LSGRobertaConfig",
-        code_module="modeling_lsg_roberta",
-        code_files=("models/modeling_lsg_bert.py", "models/modeling_lsg_roberta.py"),
-        heads=(
-            ModelHead("LSGRobertaModel", "RobertaModel", "AutoModel", "feature-extraction",
-                      ("base", "feature-extraction")),
-            ModelHead("LSGRobertaForMaskedLM", "RobertaForMaskedLM", "AutoModelForMaskedLM", "fill-mask",
-                      ("masked-lm", "fill-mask", "mlm")),
-            ModelHead("LSGRobertaForSequenceClassification", "RobertaForSequenceClassification",
-                      "AutoModelForSequenceClassification", "text-classification",
-                      ("sequence-classification", "text-classification", "classification")),
-            ModelHead("LSGRobertaForTokenClassification", "RobertaForTokenClassification",
-                      "AutoModelForTokenClassification", "token-classification", ("token-classification",)),
-            ModelHead("LSGRobertaForQuestionAnswering", "RobertaForQuestionAnswering",
-                      "AutoModelForQuestionAnswering", "question-answering", ("question-answering",)),
-            ModelHead("LSGRobertaForMultipleChoice", "RobertaForMultipleChoice", "AutoModelForMultipleChoice",
-                      "multiple-choice", ("multiple-choice",)),
-        ),
-        default_architecture="RobertaForMaskedLM",
-        description="RoBERTa whose self-attention is LSG (Local + Sparse + Global); embeddings and heads are "
-                    "RoBERTa's.",
-        position_keys=("embeddings.position_embeddings.weight",), position_offset=2, config_position_offset=2,
-        global_embeddings_key="embeddings.global_embeddings.weight",
-        token_embeddings_key="embeddings.word_embeddings.weight",
+        name="distilbert", display_name="DistilBERT", model_types=("distilbert",), config_class="LSGDistilBertConfig",
+        code_module="modeling_lsg_distilbert", code_files=("models/modeling_lsg_distilbert.py",),
+        heads=encoder_heads("DistilBert", without=("ForPreTraining",)),
+        default_architecture="DistilBertForMaskedLM",
+        description="DistilBERT whose self-attention is LSG (Local + Sparse + Global); embeddings and heads are "
+                    "DistilBERT's.",
     ),
     Family(
-        name="xlm_roberta", display_name="XLM-RoBERTa", model_types=("xlm-roberta",),
-        config_class="LSGXLMRobertaConfig",
-        code_module="modeling_lsg_xlm_roberta",
-        code_files=("models/modeling_lsg_bert.py", "models/modeling_lsg_xlm_roberta.py"),
-        heads=(
-            ModelHead("LSGXLMRobertaModel", "XLMRobertaModel", "AutoModel", "feature-extraction",
-                      ("base", "feature-extraction")),
-            ModelHead("LSGXLMRobertaForMaskedLM", "XLMRobertaForMaskedLM", "AutoModelForMaskedLM", "fill-mask",
-                      ("masked-lm", "fill-mask", "mlm")),
-            ModelHead("LSGXLMRobertaForSequenceClassification", "XLMRobertaForSequenceClassification",
-                      "AutoModelForSequenceClassification", "text-classification",
-                      ("sequence-classification", "text-classification", "classification")),
-            ModelHead("LSGXLMRobertaForTokenClassification", "XLMRobertaForTokenClassification",
-                      "AutoModelForTokenClassification", "token-classification", ("token-classification",)),
-            ModelHead("LSGXLMRobertaForQuestionAnswering", "XLMRobertaForQuestionAnswering",
-                      "AutoModelForQuestionAnswering", "question-answering", ("question-answering",)),
-            ModelHead("LSGXLMRobertaForMultipleChoice", "XLMRobertaForMultipleChoice", "AutoModelForMultipleChoice",
-                      "multiple-choice", ("multiple-choice",)),
-        ),
-        default_architecture="XLMRobertaForMaskedLM",
-        description="XLM-RoBERTa whose self-attention is LSG (Local + Sparse + Global); embeddings and heads are "
-                    "XLM-RoBERTa's.",
-        position_keys=("embeddings.position_embeddings.weight",), position_offset=2, config_position_offset=2,
-        global_embeddings_key="embeddings.global_embeddings.weight",
-        token_embeddings_key="embeddings.word_embeddings.weight",
+        name="albert", display_name="ALBERT", model_types=("albert",), config_class="LSGAlbertConfig",
+        code_module="modeling_lsg_albert", code_files=("models/modeling_lsg_albert.py",),
+        heads=encoder_heads("Albert"),
+        default_architecture="AlbertForPreTraining",
+        description="ALBERT whose self-attention is LSG (Local + Sparse + Global); factorised embeddings, shared "
+                    "layers and heads are ALBERT's.",
+        token_type_key="embeddings.token_type_embeddings.weight",
     ),
-    Family(
-        name="camembert", display_name="CamemBERT", model_types=("camembert",), config_class="LSGCamembertConfig",
-        code_module="modeling_lsg_camembert",
-        code_files=("models/modeling_lsg_bert.py", "models/modeling_lsg_camembert.py"),
-        heads=(
-            ModelHead("LSGCamembertModel", "CamembertModel", "AutoModel", "feature-extraction",
-                      ("base", "feature-extraction")),
-            ModelHead("LSGCamembertForMaskedLM", "CamembertForMaskedLM", "AutoModelForMaskedLM", "fill-mask",
-                      ("masked-lm", "fill-mask", "mlm")),
-            ModelHead("LSGCamembertForSequenceClassification", "CamembertForSequenceClassification",
-                      "AutoModelForSequenceClassification", "text-classification",
-                      ("sequence-classification", "text-classification", "classification")),
-            ModelHead("LSGCamembertForTokenClassification", "CamembertForTokenClassification",
-                      "AutoModelForTokenClassification", "token-classification", ("token-classification",)),
-            ModelHead("LSGCamembertForQuestionAnswering", "CamembertForQuestionAnswering",
-                      "AutoModelForQuestionAnswering", "question-answering", ("question-answering",)),
-            ModelHead("LSGCamembertForMultipleChoice", "CamembertForMultipleChoice", "AutoModelForMultipleChoice",
-                      "multiple-choice", ("multiple-choice",)),
-        ),
-        default_architecture="CamembertForMaskedLM",
-        description="CamemBERT whose self-attention is LSG (Local + Sparse + Global); embeddings and heads are "
-                    "CamemBERT's.",
-        position_keys=("embeddings.position_embeddings.weight",), position_offset=2, config_position_offset=2,
-        global_embeddings_key="embeddings.global_embeddings.weight",
-        token_embeddings_key="embeddings.word_embeddings.weight",
-    ),
+    roberta_like("roberta", "RoBERTa", "Roberta"),
+    roberta_like("xlm_roberta", "XLM-RoBERTa", "XLMRoberta", model_type="xlm-roberta"),
+    roberta_like("camembert", "CamemBERT", "Camembert"),
     Family(
         name="electra", display_name="ELECTRA", model_types=("electra",), config_class="LSGElectraConfig",
         code_module="modeling_lsg_electra",
         code_files=("models/modeling_lsg_bert.py", "models/modeling_lsg_electra.py"),
-        heads=(
-            ModelHead("LSGElectraModel", "ElectraModel", "AutoModel", "feature-extraction",
-                      ("base", "feature-extraction")),
-            ModelHead("LSGElectraForPreTraining", "ElectraForPreTraining", "AutoModelForPreTraining",
-                      "token-classification", ("pretraining",)),
-            ModelHead("LSGElectraForMaskedLM", "ElectraForMaskedLM", "AutoModelForMaskedLM", "fill-mask",
-                      ("masked-lm", "fill-mask", "mlm")),
-            ModelHead("LSGElectraForSequenceClassification", "ElectraForSequenceClassification",
-                      "AutoModelForSequenceClassification", "text-classification",
-                      ("sequence-classification", "text-classification", "classification")),
-            ModelHead("LSGElectraForTokenClassification", "ElectraForTokenClassification",
-                      "AutoModelForTokenClassification", "token-classification", ("token-classification",)),
-            ModelHead("LSGElectraForQuestionAnswering", "ElectraForQuestionAnswering",
-                      "AutoModelForQuestionAnswering", "question-answering", ("question-answering",)),
-            ModelHead("LSGElectraForMultipleChoice", "ElectraForMultipleChoice", "AutoModelForMultipleChoice",
-                      "multiple-choice", ("multiple-choice",)),
-        ),
+        heads=encoder_heads("Electra"),
         default_architecture="ElectraForPreTraining",
         description="ELECTRA whose self-attention is LSG (Local + Sparse + Global); embeddings and heads are "
                     "ELECTRA's.",
-        position_keys=("embeddings.position_embeddings.weight",), position_offset=0, config_position_offset=0,
-        global_embeddings_key="embeddings.global_embeddings.weight",
-        token_embeddings_key="embeddings.word_embeddings.weight",
         token_type_key="embeddings.token_type_embeddings.weight",
     ),
 )

@@ -1,9 +1,10 @@
 """LSG-CamemBERT on transformers 5: CamemBERT whose self-attention is LSG, in the original's checkpoint format.
 
-transformers' CamemBERT is RoBERTa under another name, and so is LSG-CamemBERT: LSG-BERT's base model
-(`modeling_lsg_bert`) with CamemBERT's embeddings (positions from `padding_idx + 1`: 2 offset rows in
-the position table, kept by conversion; config.json's `max_position_embeddings` is the length + 2; the
-global tokens get no token-type row) and CamemBERT's heads with the base model swapped (`LSGHeadMixin`).
+transformers' CamemBERT is RoBERTa under another name, and so is LSG-CamemBERT: LSG-BERT's encoder
+(`modeling_lsg_bert`) under the shared base model (`LSGBaseModelMixin`) with CamemBERT's embeddings
+(positions from `padding_idx + 1`: 2 offset rows in the position table, kept by conversion; config.json's
+`max_position_embeddings` is the length + 2; the global tokens get no token-type row) and CamemBERT's heads
+with the base model swapped (`LSGHeadMixin`).
 
 config.json keeps `model_type: "camembert"`: load with these classes or `lsgzoo.models.load_model`.
 """
@@ -23,8 +24,8 @@ from transformers.models.camembert.modeling_camembert import (
 
 from lsgzoo.attention.keys import LSGKeys
 from lsgzoo.models.lsg_config import LSGConfigMixin
-from lsgzoo.models.lsg_encoder import LSGHeadMixin, LSGLoadingMixin
-from lsgzoo.models.modeling_lsg_bert import LSGEmbeddingsMixin, LSGEncoderModelMixin
+from lsgzoo.models.lsg_encoder import LSGBaseModelMixin, LSGEmbeddingsMixin, LSGHeadMixin, LSGLoadingMixin
+from lsgzoo.models.modeling_lsg_bert import LSGBertEncoder
 
 
 @strict
@@ -43,10 +44,11 @@ class LSGCamembertPreTrainedModel(LSGLoadingMixin, CamembertPreTrainedModel):
     config_class = LSGCamembertConfig
 
 
-class LSGCamembertModel(LSGEncoderModelMixin, LSGCamembertPreTrainedModel, CamembertModel):
-    """CamemBERT with LSG self-attention (see `LSGEncoderModelMixin`)."""
+class LSGCamembertModel(LSGBaseModelMixin, LSGCamembertPreTrainedModel, CamembertModel):
+    """CamemBERT with LSG self-attention (`LSGBaseModelMixin`; LSG-BERT's encoder)."""
 
-    embeddings_class = LSGCamembertEmbeddings
+    lsg_embeddings_class = LSGCamembertEmbeddings
+    lsg_encoder_class = LSGBertEncoder
 
 
 class LSGCamembertForMaskedLM(LSGHeadMixin, LSGCamembertPreTrainedModel, CamembertForMaskedLM):

@@ -1,9 +1,10 @@
 """LSG-ELECTRA on transformers 5: ELECTRA whose self-attention is LSG, in the original's checkpoint format.
 
-ELECTRA is LSG-BERT (`modeling_lsg_bert`: encoder and forward) with ELECTRA's embeddings, whose width
-is `embedding_size`: the 512 global tokens (`embeddings.global_embeddings.weight`) have that width too,
-get the embeddings' LayerNorm, and `embeddings_project` maps tokens and globals to the hidden size when
-the two differ. No pooler; the global tokens get the token-type row 0 at conversion (as BERT's).
+ELECTRA is LSG-BERT's encoder (`modeling_lsg_bert`) under the shared base model (`LSGBaseModelMixin`)
+with ELECTRA's embeddings, whose width is `embedding_size`: the 512 global tokens
+(`embeddings.global_embeddings.weight`) have that width too, get the embeddings' LayerNorm, and
+ELECTRA's `embeddings_project` maps tokens and globals to the hidden size when the two differ. No pooler;
+the global tokens get the token-type row 0 at conversion (as BERT's).
 Heads are transformers' ELECTRA heads with the base model swapped (`LSGHeadMixin`).
 
 config.json keeps `model_type: "electra"`: load with these classes or `lsgzoo.models.load_model`.
@@ -25,8 +26,8 @@ from transformers.models.electra.modeling_electra import (
 
 from lsgzoo.attention.keys import LSGKeys
 from lsgzoo.models.lsg_config import LSGConfigMixin
-from lsgzoo.models.lsg_encoder import LSGHeadMixin, LSGLoadingMixin
-from lsgzoo.models.modeling_lsg_bert import LSGEmbeddingsMixin, LSGEncoderModelMixin
+from lsgzoo.models.lsg_encoder import LSGBaseModelMixin, LSGEmbeddingsMixin, LSGHeadMixin, LSGLoadingMixin
+from lsgzoo.models.modeling_lsg_bert import LSGBertEncoder
 
 
 @strict
@@ -45,12 +46,13 @@ class LSGElectraPreTrainedModel(LSGLoadingMixin, ElectraPreTrainedModel):
     config_class = LSGElectraConfig
 
 
-class LSGElectraModel(LSGEncoderModelMixin, LSGElectraPreTrainedModel, ElectraModel):
-    """ELECTRA with LSG self-attention (see `LSGEncoderModelMixin`): no pooler, `embeddings_project` when
-    embedding_size differs from hidden_size."""
+class LSGElectraModel(LSGBaseModelMixin, LSGElectraPreTrainedModel, ElectraModel):
+    """ELECTRA with LSG self-attention (`LSGBaseModelMixin`, LSG-BERT's encoder): no pooler;
+    `embeddings_project` (ELECTRA's own, when embedding_size differs from hidden_size) before the encoder."""
 
-    embeddings_class = LSGElectraEmbeddings
-    pooler_class = None
+    lsg_embeddings_class = LSGElectraEmbeddings
+    lsg_encoder_class = LSGBertEncoder
+    lsg_projection_attribute = "embeddings_project"  # ElectraModel has it when embedding_size != hidden_size
 
 
 class LSGElectraForPreTraining(LSGHeadMixin, LSGElectraPreTrainedModel, ElectraForPreTraining):

@@ -1,9 +1,10 @@
 """LSG-RoBERTa on transformers 5: RoBERTa whose self-attention is LSG, in the original's checkpoint format.
 
-RoBERTa is LSG-BERT (`modeling_lsg_bert`: encoder, pooler, forward) with RoBERTa's embeddings: positions
-count from `padding_idx + 1` over the non-pad tokens (`create_position_ids_from_input_ids`), so the
-position table has 2 offset rows in front (conversion keeps them and tiles the rest; config.json's
-`max_position_embeddings` is the length + 2), and one token-type row, which the global tokens do not get.
+RoBERTa is LSG-BERT's encoder (`modeling_lsg_bert`) under the shared base model (`LSGBaseModelMixin`)
+with RoBERTa's embeddings: positions count from `padding_idx + 1` over the non-pad tokens
+(`create_position_ids_from_input_ids`), so the position table has 2 offset rows in front (conversion keeps
+them and tiles the rest; config.json's `max_position_embeddings` is the length + 2), and one token-type
+row, which the global tokens do not get. RoBERTa's pooler reads token 0.
 Heads are transformers' RoBERTa heads with the base model swapped (`LSGHeadMixin`).
 
 config.json keeps `model_type: "roberta"`: load with these classes or `lsgzoo.models.load_model`.
@@ -24,8 +25,8 @@ from transformers.models.roberta.modeling_roberta import (
 
 from lsgzoo.attention.keys import LSGKeys
 from lsgzoo.models.lsg_config import LSGConfigMixin
-from lsgzoo.models.lsg_encoder import LSGHeadMixin, LSGLoadingMixin
-from lsgzoo.models.modeling_lsg_bert import LSGEmbeddingsMixin, LSGEncoderModelMixin
+from lsgzoo.models.lsg_encoder import LSGBaseModelMixin, LSGEmbeddingsMixin, LSGHeadMixin, LSGLoadingMixin
+from lsgzoo.models.modeling_lsg_bert import LSGBertEncoder
 
 
 @strict
@@ -44,10 +45,11 @@ class LSGRobertaPreTrainedModel(LSGLoadingMixin, RobertaPreTrainedModel):
     config_class = LSGRobertaConfig
 
 
-class LSGRobertaModel(LSGEncoderModelMixin, LSGRobertaPreTrainedModel, RobertaModel):
-    """RoBERTa with LSG self-attention (see `LSGEncoderModelMixin`)."""
+class LSGRobertaModel(LSGBaseModelMixin, LSGRobertaPreTrainedModel, RobertaModel):
+    """RoBERTa with LSG self-attention (`LSGBaseModelMixin`; LSG-BERT's encoder)."""
 
-    embeddings_class = LSGRobertaEmbeddings
+    lsg_embeddings_class = LSGRobertaEmbeddings
+    lsg_encoder_class = LSGBertEncoder
 
 
 class LSGRobertaForMaskedLM(LSGHeadMixin, LSGRobertaPreTrainedModel, RobertaForMaskedLM):

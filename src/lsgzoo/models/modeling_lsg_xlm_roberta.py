@@ -1,9 +1,10 @@
 """LSG-XLM-RoBERTa on transformers 5: XLM-RoBERTa whose self-attention is LSG, in the original's checkpoint format.
 
-transformers' XLM-RoBERTa is RoBERTa under another name, and so is LSG-XLM-RoBERTa: LSG-BERT's base model
-(`modeling_lsg_bert`) with XLM-RoBERTa's embeddings (positions from `padding_idx + 1`: 2 offset rows in
-the position table, kept by conversion; config.json's `max_position_embeddings` is the length + 2; the
-global tokens get no token-type row) and XLM-RoBERTa's heads with the base model swapped (`LSGHeadMixin`).
+transformers' XLM-RoBERTa is RoBERTa under another name, and so is LSG-XLM-RoBERTa: LSG-BERT's encoder
+(`modeling_lsg_bert`) under the shared base model (`LSGBaseModelMixin`) with XLM-RoBERTa's embeddings
+(positions from `padding_idx + 1`: 2 offset rows in the position table, kept by conversion; config.json's
+`max_position_embeddings` is the length + 2; the global tokens get no token-type row) and XLM-RoBERTa's heads
+with the base model swapped (`LSGHeadMixin`).
 
 config.json keeps `model_type: "xlm-roberta"`: load with these classes or `lsgzoo.models.load_model`.
 """
@@ -23,8 +24,8 @@ from transformers.models.xlm_roberta.modeling_xlm_roberta import (
 
 from lsgzoo.attention.keys import LSGKeys
 from lsgzoo.models.lsg_config import LSGConfigMixin
-from lsgzoo.models.lsg_encoder import LSGHeadMixin, LSGLoadingMixin
-from lsgzoo.models.modeling_lsg_bert import LSGEmbeddingsMixin, LSGEncoderModelMixin
+from lsgzoo.models.lsg_encoder import LSGBaseModelMixin, LSGEmbeddingsMixin, LSGHeadMixin, LSGLoadingMixin
+from lsgzoo.models.modeling_lsg_bert import LSGBertEncoder
 
 
 @strict
@@ -43,10 +44,11 @@ class LSGXLMRobertaPreTrainedModel(LSGLoadingMixin, XLMRobertaPreTrainedModel):
     config_class = LSGXLMRobertaConfig
 
 
-class LSGXLMRobertaModel(LSGEncoderModelMixin, LSGXLMRobertaPreTrainedModel, XLMRobertaModel):
-    """XLM-RoBERTa with LSG self-attention (see `LSGEncoderModelMixin`)."""
+class LSGXLMRobertaModel(LSGBaseModelMixin, LSGXLMRobertaPreTrainedModel, XLMRobertaModel):
+    """XLM-RoBERTa with LSG self-attention (`LSGBaseModelMixin`; LSG-BERT's encoder)."""
 
-    embeddings_class = LSGXLMRobertaEmbeddings
+    lsg_embeddings_class = LSGXLMRobertaEmbeddings
+    lsg_encoder_class = LSGBertEncoder
 
 
 class LSGXLMRobertaForMaskedLM(LSGHeadMixin, LSGXLMRobertaPreTrainedModel, XLMRobertaForMaskedLM):
