@@ -1,54 +1,56 @@
-"""lsgzoo reproduces the ORIGINAL LSG's recorded outputs and conversions for every family it has
-(tests/fixtures/original_families; LSG-BART's own fixtures: test_original_fixtures.py).
+"""lsgzoo reproduces the ORIGINAL LSG's recorded outputs for every family in its table (tests/fixtures/original_families).
 
-Cases are selected through the family table: a case (model or conversion) runs when its
-checkpoint's `model_type` has a row in `models.families.FAMILIES` (so BARThez cases, `model_type:
-mbart`, run with the mBART family); cases of families lsgzoo does not have yet are left out, and a
-family added to the table brings its cases in. Model cases replay the recorded calls with the
-seeding protocol (tests/compat/fixture_report.py): floats within 1e-5, generated ids exactly.
-Conversions repeat the original converter's call (its convert.json) and must give the same weights,
-tensor by tensor, exactly. Run with `-s` for the max-abs difference of every case.
+Cases are selected through `models.families.FAMILIES`: a case runs when its checkpoint's `model_type` has a
+row (so BARThez's cases, `model_type: mbart`, run with the mBART row; the fixtures also hold families not yet
+added). Model cases: the folder is loaded with `load_model`
+(the class named in case.json) and the recorded calls are replayed with the seeding protocol
+(tests/compat/fixture_report.py); floats agree to 1e-5, generated ids exactly. Conversion cases:
+`convert_to_lsg` on `convert_src_<family>` with convert.json's arguments gives the recorded weights
+(exactly; Pegasus's sinusoidal tables recomputed for the new length, its row's position_rule), the
+recorded config.json, and the recorded forward. Every conversion case's checkpoint exports to a Hub folder that
+plain transformers loads (trust_remote_code, no lsgzoo) with lsgzoo's outputs (and greedy ids for the
+encoder-decoder heads), and the Auto-class trap is caught. Biases the original's transformers lost on reload (`fixture_report.LOST_ON_RELOAD`) are zeroed for
+the comparison; the conversion keeps the source's. Run with `-s` to see the max-abs difference of every case.
 """
 
 import json
+import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
 sys.path.insert(0, str(Path(__file__).parent / "compat"))
-from fixture_report import FAMILY_FIXTURES, case_diffs, family_model_cases, model_cases, print_max_diffs  # noqa: E402
+from fixture_report import (  # noqa: E402
+    FAMILY_FIXTURES, INPUTS, as_the_original_loaded, case_diffs, lost_on_reload, print_max_diffs,
+)
 
+from lsgzoo.attention.keys import LSG_KEYS  # noqa: E402
+from lsgzoo.hub.export import write_hub_folder  # noqa: E402
+from lsgzoo.models import FAMILIES, assert_lsg_model, is_lsg_checkpoint, load_model  # noqa: E402
 from lsgzoo.models.conversion import convert_to_lsg  # noqa: E402
-from lsgzoo.models.families import FAMILIES, family_for_model_type  # noqa: E402
+from lsgzoo.models.families import family_for_model_type  # noqa: E402
 
 TOLERANCE = 1e-5
-INPUTS = {"input_ids", "attention_mask", "decoder_input_ids", "inputs_embeds"}
-# config.json keys that may differ from the original converter's: where it ran, transformers' own
-# bookkeeping (aliases, dtype spelling, serialisation defaults of 5.x), lsgzoo's backend key
-CONFIG_KEYS_NOT_COMPARED = {"_name_or_path", "transformers_version", "torch_dtype", "dtype", "num_hidden_layers"}
 MAX_DIFFS: dict[str, float] = {}
+INDEX = json.loads((FAMILY_FIXTURES / "index.json").read_text())
+MODEL_TYPES = {model_type for family in FAMILIES for model_type in family.model_types}
+# config.json keys a conversion may write differently from the original converter's: transformers' own
+# bookkeeping (where it ran, dtype spelling, serialisation defaults of 5.x), lsgzoo's backend key
+CONFIG_KEYS_NOT_COMPARED = {"_name_or_path", "transformers_version", "torch_dtype", "dtype", "num_hidden_layers"}
 
 
-def index_cases(kind: str) -> list[dict]:
-    """The cases of one kind whose checkpoint's model_type has a family in the table."""
-    cases = json.loads((FAMILY_FIXTURES / "index.json").read_text())["cases"]
-    return [case for case in cases if case["kind"] == kind and has_family(case["base_model_type"])]
+def cases(kind: str) -> list[dict]:
+    """The index's cases of this kind whose checkpoint's model_type has a row in FAMILIES."""
+    return [case for case in INDEX["cases"] if case["kind"] == kind and case["base_model_type"] in MODEL_TYPES]
 
 
-def has_family(model_type: str) -> bool:
-    try:
-        family_for_model_type(model_type)
-    except ValueError:
-        return False
-    return True
-
-
-MODEL_CASES = [case["name"] for case in family_model_cases()]
-CONVERT_CASES = [case["name"] for case in index_cases("convert")]
+def family_of_case(case: dict):
+    return family_for_model_type(case["base_model_type"])
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -57,85 +59,193 @@ def print_summary():
     print_max_diffs("LSG", MAX_DIFFS)
 
 
-def test_cases_are_selected_through_the_family_table():
-    everything = model_cases(FAMILY_FIXTURES)
-    model_types = {t for family in FAMILIES for t in family.model_types}
-    assert set(MODEL_CASES) == {case["name"] for case in everything if case["base_model_type"] in model_types}
-    assert all(case["architecture"].startswith("LSG") for case in everything)
-    assert MODEL_CASES and CONVERT_CASES  # the table has families with recorded cases
+def test_every_family_of_the_table_has_fixture_cases():
+    """No family goes untested: each row (but BART, whose fixtures are tests/fixtures/original) has model
+    cases and a conversion case here; cases of a model type with a row are selected whatever their family
+    folder (BARThez's with mBART)."""
+    recorded = ({family_of_case(case).name for case in cases("model")}
+                & {family_of_case(case).name for case in cases("convert")})
+    assert {family.name for family in FAMILIES} - {"bart"} <= recorded
+    if "mbart" in MODEL_TYPES:
+        assert {case["family"] for case in cases("convert")} >= {"mbart", "barthez"}
 
 
-def check_case(name: str, root: Path = FAMILY_FIXTURES) -> dict[str, float]:
-    """Replay a case; assert every recorded output is reproduced (floats within TOLERANCE, ids exactly)."""
-    diffs = case_diffs(name, root=root)
-    recorded = set(json.loads((root / name / "case.json").read_text())["tensors"])
-    assert set(diffs) == recorded - INPUTS
+@pytest.mark.parametrize("name", [case["name"] for case in cases("model")])
+def test_fixture_case_matches_original(name, one_thread):
+    folder = FAMILY_FIXTURES / name
+    case = json.loads((folder / "case.json").read_text())
+    assert type(load_model(folder)).__name__ == case["architecture"]  # the documented loading path
+    diffs = case_diffs(folder)
+    MAX_DIFFS[name] = max(diffs.values())
+    assert set(diffs) == set(case["tensors"]) - set(INPUTS)
     bad = {key: value for key, value in diffs.items() if not value <= TOLERANCE}  # NaN fails too
     assert not bad, f"{name}: {bad}"
-    return diffs
-
-
-@pytest.mark.parametrize("name", MODEL_CASES)
-def test_fixture_case_matches_original(name, one_thread):
-    diffs = check_case(name)
-    MAX_DIFFS[name] = max(diffs.values())
 
 
 def test_a_mismatching_case_fails(tmp_path, one_thread):
-    """The check fails for a case of a family lsgzoo has when lsgzoo's outputs differ (here: its
-    checkpoint says another selector than the one recorded)."""
-    name = next(n for n in MODEL_CASES if json.loads((FAMILY_FIXTURES / n / "case.json").read_text())
-                ["lsg"]["sparsity_type"] == "norm")
-    shutil.copytree(FAMILY_FIXTURES / name, tmp_path / name)
-    config_file = tmp_path / name / "config.json"
+    """The replay catches a difference: a case whose checkpoint says another selector than the recorded one."""
+    name = next(case["name"] for case in cases("model") if case["lsg"]["sparsity_type"] == "norm")
+    folder = tmp_path / name
+    shutil.copytree(FAMILY_FIXTURES / name, folder)
+    config_file = folder / "config.json"
     config_file.write_text(json.dumps({**json.loads(config_file.read_text()), "sparsity_type": "stride"}))
-    with pytest.raises(AssertionError, match=name):
-        check_case(name, root=tmp_path)
+    diffs = case_diffs(folder)
+    assert any(not value <= TOLERANCE for value in diffs.values()), diffs
 
 
-def original_conversion(name: str) -> tuple[Path, Path, dict]:
-    """(source folder, original output folder, convert.json) of a conversion case."""
-    out = FAMILY_FIXTURES / name
-    record = json.loads((out / "convert.json").read_text())
-    source = out.parent / record["convert_from_pretrained"]["model_name_or_path"]
-    return source, out, record
-
-
-def convert_like_the_original(name: str):
-    source, _, record = original_conversion(name)
-    call, init = record["convert_from_pretrained"], record["converter_init"]
+def convert_like_the_original(case: dict):
+    """`convert_to_lsg` with the arguments the original's converter got for this conversion case."""
+    folder = FAMILY_FIXTURES / case["name"]
+    recorded = json.loads((folder / "convert.json").read_text())
+    init, call = recorded["converter_init"], recorded["convert_from_pretrained"]
+    torch.manual_seed(recorded["torch_manual_seed_before_conversion"])
     return convert_to_lsg(
-        source, init["max_sequence_length"], architecture=call["architecture"],
+        FAMILY_FIXTURES / case["source"], init["max_sequence_length"], architecture=call["architecture"],
         random_global_init=init["random_global_init"], global_positional_stride=init["global_positional_stride"],
         keep_first_global_token=init["keep_first_global_token"], resize_lsg=init["resize_lsg"],
         use_token_ids=init["use_token_ids"], seed=init["seed"], **call["model_kwargs"],
     )
 
 
-@pytest.mark.parametrize("name", CONVERT_CASES)
-def test_conversion_equals_original_converter(name, one_thread):
-    _, out, record = original_conversion(name)
-    model, tokenizer, report = convert_like_the_original(name)
-    reference = load_file(out / "model.safetensors")
-    state = model.state_dict()
-    for key, value in reference.items():
-        assert state[key].shape == value.shape and torch.equal(state[key], value), key
-    for key in set(state) - set(reference):  # the original's files leave the tied copies out
-        assert any(state[key].data_ptr() == state[other].data_ptr() for other in reference), key
-    assert report["new"] == [] and report["dropped"] == []
-    assert tokenizer.model_max_length == record["converter_init"]["max_sequence_length"]
-
-    original_config = json.loads((out / "config.json").read_text())
+@pytest.mark.parametrize("name", [case["name"] for case in cases("convert")])
+def test_conversion_matches_original(name, one_thread):
+    case = next(case for case in cases("convert") if case["name"] == name)
+    folder = FAMILY_FIXTURES / name
+    model, tokenizer, report = convert_like_the_original(case)
+    assert type(model).__name__ == case["architecture"]
+    recorded = json.loads((folder / "convert.json").read_text())
+    assert tokenizer.model_max_length == recorded["converter_init"]["max_sequence_length"]
+    source = load_file(str(FAMILY_FIXTURES / case["source"] / "model.safetensors"))
+    for key in lost_on_reload(model):  # lsgzoo keeps the source's; the original's transformers reloaded zeros
+        assert source[key].any() and torch.equal(model.get_parameter(key), source[key]), key
+    as_the_original_loaded(model)
+    recorded_config = json.loads((folder / "config.json").read_text())
     config = model.config.to_dict()
-    differ = {key: (value, config.get(key)) for key, value in original_config.items()
+    assert all(key in config for key in (*LSG_KEYS, "max_position_embeddings") if key in recorded_config)
+    differ = {key: (value, config.get(key)) for key, value in recorded_config.items()
               if key not in CONFIG_KEYS_NOT_COMPARED and config.get(key) != value}
-    assert not differ, differ
-
-    io = load_file(out / "io.safetensors")
-    torch.manual_seed(record["seed"])
+    assert not differ, f"{name}: config.json differs from the original's conversion: {differ}"
+    want, got = load_file(str(folder / "model.safetensors")), model.state_dict()
+    assert set(want) <= set(got), set(want) - set(got)
+    new = set(report["new"])  # not in the source: initialised by each implementation its own way
+    differ = [key for key, value in want.items() if key not in new and not torch.equal(got[key], value)]
+    assert not differ, f"{name}: weights differ from the original's conversion: {differ}"
+    assert all(got[key].shape == want[key].shape for key in new)
+    if new:
+        return
+    io = load_file(str(folder / "io.safetensors"))
     with torch.no_grad():
-        output = model(**{key: io[key] for key in INPUTS & set(io)})
-    for key in set(io) - INPUTS:
-        diff = (getattr(output, key) - io[key]).abs().max().item()
-        MAX_DIFFS[name] = max(MAX_DIFFS.get(name, 0.0), diff)
-        assert diff <= TOLERANCE, (key, diff)
+        torch.manual_seed(recorded["seed"])
+        output = model(**{key: io[key] for key in INPUTS if key in io})
+    diff = max((getattr(output, key) - io[key]).abs().max().item() for key in io if key not in INPUTS)
+    MAX_DIFFS[name] = diff
+    assert diff <= TOLERANCE, f"{name}: forward of the converted model differs by {diff}"
+
+
+EXPORT_CHECK = """
+import os, sys
+sys.path = [p for p in sys.path if "lsgzoo" not in p and not os.path.isdir(os.path.join(p or ".", "lsgzoo"))]
+try:
+    import lsgzoo
+    raise SystemExit("lsgzoo must not be importable here: " + lsgzoo.__file__)
+except ImportError:
+    pass
+import torch, transformers
+from safetensors.torch import load_file, save_file
+io = load_file({io!r})
+out = {{}}
+for auto in {autos!r}:
+    model = getattr(transformers, auto).from_pretrained({hub!r}, trust_remote_code=True).eval()
+    with torch.no_grad():
+        out[auto] = model(**io)[0]
+        if auto == "AutoModelForSeq2SeqLM":
+            out["greedy_ids"] = model.generate(io["input_ids"], attention_mask=io["attention_mask"],
+                                               max_new_tokens=5, num_beams=1)
+    print(type(model).__name__)
+save_file({{k: v.contiguous() for k, v in out.items()}}, {result!r})
+"""
+
+
+def exportable_families() -> list[str]:
+    """Fixture family folders with a conversion source (BARThez's too: its mBART checkpoints; BART's export is
+    tested in test_conversion_export)."""
+    return sorted({case["family"] for case in cases("convert_source")})
+
+
+def first_conversion(folder: str) -> dict:
+    """The first conversion case of a fixture family folder."""
+    return next(case for case in cases("convert") if case["family"] == folder)
+
+
+@pytest.fixture(scope="module")
+def converted_checkpoints(tmp_path_factory):
+    """fixture family folder → an LSG checkpoint converted (by lsgzoo) from the folder's fixture source."""
+    root, done = tmp_path_factory.mktemp("families"), {}
+
+    def convert(name: str) -> Path:
+        if name not in done:
+            case = first_conversion(name)
+            model, tokenizer, _ = convert_like_the_original(case)
+            model.save_pretrained(root / name)
+            tokenizer.save_pretrained(root / name)
+            done[name] = root / name
+        return done[name]
+
+    return convert
+
+
+@pytest.mark.filterwarnings("ignore::lsgzoo.models.LSGMissingWeightsWarning")  # the base model's new pooler
+@pytest.mark.parametrize("name", exportable_families())
+def test_export_loads_without_lsgzoo_with_the_same_outputs(name, converted_checkpoints, tmp_path):
+    family = family_of_case(first_conversion(name))
+    checkpoint = converted_checkpoints(name)
+    model = load_model(checkpoint).eval()
+    base = load_model(checkpoint, task="base").eval()
+    hub = write_hub_folder(model, tmp_path / "hub")
+    assert (hub / f"{family.code_module}.py").is_file()
+    assert [path.name for path in hub.glob("*.py")] == [f"{family.code_module}.py"]
+    card = (hub / "README.md").read_text()
+    assert f"- {family.name}" in card and f"plain {family.display_name}" in card
+    ids = torch.randint(5, model.config.vocab_size, (2, 100))
+    ids[:, 0] = model.config.bos_token_id if model.config.bos_token_id is not None else 0
+    mask = torch.ones_like(ids)
+    mask[1, 80:] = 0
+    io = {"input_ids": ids, "attention_mask": mask}
+    if model.config.is_encoder_decoder:  # Pegasus's models make no decoder inputs of their own
+        io["decoder_input_ids"] = torch.randint(5, model.config.vocab_size, (2, 7))
+        io["decoder_input_ids"][:, 0] = model.config.decoder_start_token_id
+    save_file(io, tmp_path / "io.safetensors")
+    head = family.head_named(type(model).__name__)
+    autos = [head.auto_class, family.heads[0].auto_class]
+    script = EXPORT_CHECK.format(io=str(tmp_path / "io.safetensors"), hub=str(hub), autos=autos,
+                                 result=str(tmp_path / "r.safetensors"))
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["HF_HOME"] = str(tmp_path / "hf")
+    result = subprocess.run([sys.executable, "-I", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split()[-2:] == [head.lsg_class, family.heads[0].lsg_class]
+    remote = load_file(tmp_path / "r.safetensors")
+    with torch.no_grad():
+        assert torch.equal(remote[head.auto_class], model(**io)[0])
+        assert torch.equal(remote[family.heads[0].auto_class], base(**io)[0])
+    if "greedy_ids" in remote:
+        greedy = model.generate(ids, attention_mask=mask, max_new_tokens=5, num_beams=1)
+        assert torch.equal(remote["greedy_ids"], greedy)
+
+
+@pytest.mark.parametrize("name", exportable_families())
+def test_the_auto_class_trap_is_caught(name, converted_checkpoints):
+    import transformers
+
+    family = family_of_case(first_conversion(name))
+    checkpoint = converted_checkpoints(name)
+    head = family.head_named(json.loads((checkpoint / "config.json").read_text())["architectures"][0])
+    plain = getattr(transformers, head.auto_class).from_pretrained(checkpoint)  # plain model, globals dropped
+    assert type(plain).__name__ == head.base_class
+    with pytest.raises(TypeError, match=f"plain transformers {family.display_name}.*load_model"):
+        assert_lsg_model(plain)
+    assert type(load_model(checkpoint)).__name__ == head.lsg_class
+    source = FAMILY_FIXTURES / first_conversion(name)["source"]
+    assert is_lsg_checkpoint(checkpoint) and not is_lsg_checkpoint(source)
+    with pytest.raises(ValueError, match=f"not an LSG-{family.display_name} checkpoint"):
+        load_model(source)

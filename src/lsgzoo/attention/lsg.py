@@ -155,21 +155,27 @@ def lsg_attention(query, key, value, config: LSGAttentionConfig, padding_mask=No
     return LSGAttention(config)(query, key, value, padding_mask)
 
 
-class LSGSelfAttention(nn.Module):
-    """Multi-head LSG self-attention with BART's projection names (q/k/v/out_proj).
+BART_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "out_proj")
 
+
+class LSGSelfAttention(nn.Module):
+    """Multi-head LSG self-attention; its projections are named after the host family (checkpoint keys).
+
+    projections: the (query, key, value, output) linear names; BART's q/k/v/out_proj by default. An
+    output name of None leaves the output projection to the host (BERT's `BertSelfOutput.dense`).
     hidden_states (n, g + t, d) with the g global tokens first → ((n, g + t, d), None).
     """
 
-    def __init__(self, embed_dim: int, num_heads: int, config: LSGAttentionConfig, bias: bool = True):
+    def __init__(self, embed_dim: int, num_heads: int, config: LSGAttentionConfig, bias: bool = True,
+                 projections: tuple = BART_PROJECTIONS):
         super().__init__()
         if embed_dim % num_heads:
             raise ValueError(f"embed_dim={embed_dim} must be divisible by num_heads={num_heads}")
         self.embed_dim, self.num_heads, self.head_dim = embed_dim, num_heads, embed_dim // num_heads
-        self.q_proj = nn.Linear(embed_dim, embed_dim, bias=bias)
-        self.k_proj = nn.Linear(embed_dim, embed_dim, bias=bias)
-        self.v_proj = nn.Linear(embed_dim, embed_dim, bias=bias)
-        self.out_proj = nn.Linear(embed_dim, embed_dim, bias=bias)
+        self.projections = projections
+        for name in projections:
+            if name is not None:
+                setattr(self, name, nn.Linear(embed_dim, embed_dim, bias=bias))
         self.attention = LSGAttention(config)
 
     def split_heads(self, x):
@@ -177,7 +183,9 @@ class LSGSelfAttention(nn.Module):
         return x.view(n, t, self.num_heads, self.head_dim).transpose(1, 2)  # (n, h, t, dh)
 
     def forward(self, hidden_states, attention_mask=None, **kwargs):
-        q, k, v = (self.split_heads(p(hidden_states)) for p in (self.q_proj, self.k_proj, self.v_proj))
+        q, k, v = (self.split_heads(getattr(self, name)(hidden_states)) for name in self.projections[:3])
         out = self.attention(q, k, v, attention_mask)  # (n, h, g + t, dh)
         n, _, t, _ = out.shape
-        return self.out_proj(out.transpose(1, 2).reshape(n, t, self.embed_dim)), None
+        out = out.transpose(1, 2).reshape(n, t, self.embed_dim)  # (n, g + t, d)
+        output_name = self.projections[3]
+        return (out if output_name is None else getattr(self, output_name)(out)), None

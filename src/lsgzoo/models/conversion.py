@@ -124,7 +124,8 @@ def convert_to_lsg(source, max_length: int = 4096, *, architecture: str | None =
     if max_length < 1:
         raise ValueError(f"max_length={max_length} must be positive")
     classes = lsg_classes(family)
-    source_is_lsg = getattr(source_config, "base_model_prefix", None) == "lsg" or hasattr(source_config, "sparsity_type")
+    source_is_lsg = (getattr(source_config, "base_model_prefix", None) == "lsg"
+                     or hasattr(source_config, "sparsity_type"))
     target_name = lsg_architecture(architecture, source_config, family)
     settings = {k: v for k, v in source_config.to_dict().items() if k not in ("architectures", "auto_map")}
     settings.update(lsg_settings, max_position_embeddings=max_length + family.config_position_offset,

@@ -13,7 +13,7 @@ classes: this module is part of the exported code and is imported before any mod
 
 from dataclasses import dataclass
 
-from lsgzoo.models.heads import ModelHead, head_for_task, head_named
+from lsgzoo.models.heads import ModelHead, encoder_heads, head_for_task, head_named, seq2seq_heads
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,7 @@ class Family:
     position_rule: how conversion brings `position_keys` to the new length: "tile" (learned tables,
         rows repeated) or "recompute" (tables computed by formula, e.g. Pegasus's sinusoidal ones: the
         converted model's own table of the new length, as the original's `resize_position_embeddings`).
+    The conversion facts default to the BERT-like encoders' `embeddings` module (no offset rows).
     """
 
     name: str
@@ -50,11 +51,11 @@ class Family:
     heads: tuple[ModelHead, ...]
     default_architecture: str
     description: str
-    position_keys: tuple[str, ...]
-    position_offset: int
-    config_position_offset: int
-    global_embeddings_key: str
-    token_embeddings_key: str
+    position_keys: tuple[str, ...] = ("embeddings.position_embeddings.weight",)
+    position_offset: int = 0
+    config_position_offset: int = 0
+    global_embeddings_key: str = "embeddings.global_embeddings.weight"
+    token_embeddings_key: str = "embeddings.word_embeddings.weight"
     token_type_key: str | None = None
     position_rule: str = "tile"
 
@@ -81,69 +82,86 @@ class Family:
         return tuple(head.lsg_class for head in self.heads)
 
 
+def roberta_like(name: str, display_name: str, stem: str, model_type: str | None = None) -> Family:
+    """The row of a family that is RoBERTa under another name in transformers (`<stem>Model`, ...): LSG-BERT's
+    encoder (its code file ships too), the family's embeddings, whose positions count from padding_idx + 1
+    (2 offset rows), and its heads (no pre-training head); model_type defaults to `name`."""
+    return Family(
+        name=name, display_name=display_name, model_types=(model_type or name,), config_class=f"LSG{stem}Config",
+        code_module=f"modeling_lsg_{name}",
+        code_files=("models/modeling_lsg_bert.py", f"models/modeling_lsg_{name}.py"),
+        heads=encoder_heads(stem, without=("ForPreTraining",)),
+        default_architecture=f"{stem}ForMaskedLM",
+        description=f"{display_name} whose self-attention is LSG (Local + Sparse + Global); embeddings and heads are "
+                    f"{display_name}'s.",
+        position_offset=2, config_position_offset=2,
+    )
+
+
+def bart_like(name: str, display_name: str, stem: str, code_files: tuple[str, ...] | None = None,
+              without: tuple[str, ...] = (), description: str | None = None, **facts) -> Family:
+    """The row of an encoder-decoder family laid out as BART (`<stem>Model`, `<stem>ForConditionalGeneration`,
+    ...): `lsg_seq2seq` plus its model file shipped, `seq2seq_heads`, the shared token table, encoder and
+    decoder position tables, the encoder's global tokens; `facts`: its other conversion facts (offset rows,
+    position rule)."""
+    return Family(
+        name=name, display_name=display_name, model_types=(name,), config_class=f"LSG{stem}Config",
+        code_module=f"modeling_lsg_{name}",
+        code_files=code_files or ("models/lsg_seq2seq.py", f"models/modeling_lsg_{name}.py"),
+        heads=seq2seq_heads(stem, without),
+        default_architecture=f"{stem}ForConditionalGeneration",
+        description=description or f"{display_name} whose encoder self-attention is LSG (Local + Sparse + Global); "
+                                   f"decoder and heads are {display_name}'s.",
+        position_keys=("encoder.embed_positions.weight", "decoder.embed_positions.weight"),
+        global_embeddings_key="encoder.global_embeddings.weight", token_embeddings_key="shared.weight", **facts,
+    )
+
+
 FAMILIES = (
+    bart_like("bart", "BART", "Bart", position_offset=2,
+              code_files=("models/lsg_seq2seq.py", "models/configuration_lsg_bart.py", "models/modeling_lsg_bart.py")),
+    bart_like("mbart", "mBART", "MBart", position_offset=2,
+              description="mBART (or BARThez) whose encoder self-attention is LSG (Local + Sparse + Global); decoder "
+                          "and heads are mBART's."),
+    bart_like("pegasus", "Pegasus", "Pegasus", without=("ForQuestionAnswering", "ForSequenceClassification"),
+              position_rule="recompute"),
     Family(
-        name="bart", display_name="BART", model_types=("bart",), config_class="LSGBartConfig",
-        code_module="modeling_lsg_bart",
-        code_files=("models/lsg_seq2seq.py", "models/configuration_lsg_bart.py", "models/modeling_lsg_bart.py"),
-        heads=(
-            ModelHead("LSGBartModel", "BartModel", "AutoModel", "feature-extraction", ("base", "feature-extraction")),
-            ModelHead("LSGBartForConditionalGeneration", "BartForConditionalGeneration", "AutoModelForSeq2SeqLM",
-                      "summarization", ("seq2seq-lm", "summarization", "text2text-generation", "seq2seq")),
-            ModelHead("LSGBartForCausalLM", "BartForCausalLM", "AutoModelForCausalLM", "text-generation",
-                      ("causal-lm",)),
-            ModelHead("LSGBartForQuestionAnswering", "BartForQuestionAnswering", "AutoModelForQuestionAnswering",
-                      "question-answering", ("question-answering",)),
-            ModelHead("LSGBartForSequenceClassification", "BartForSequenceClassification",
-                      "AutoModelForSequenceClassification", "text-classification",
-                      ("sequence-classification", "text-classification", "classification")),
-        ),
-        default_architecture="BartForConditionalGeneration",
-        description="BART whose encoder self-attention is LSG (Local + Sparse + Global); decoder and heads are BART's.",
-        position_keys=("encoder.embed_positions.weight", "decoder.embed_positions.weight"), position_offset=2,
-        config_position_offset=0,
-        global_embeddings_key="encoder.global_embeddings.weight", token_embeddings_key="shared.weight",
+        name="bert", display_name="BERT", model_types=("bert",), config_class="LSGBertConfig",
+        code_module="modeling_lsg_bert", code_files=("models/modeling_lsg_bert.py",),
+        heads=encoder_heads("Bert"),
+        default_architecture="BertForPreTraining",
+        description="BERT whose self-attention is LSG (Local + Sparse + Global); embeddings and heads are BERT's.",
+        token_type_key="embeddings.token_type_embeddings.weight",
     ),
     Family(
-        name="mbart", display_name="mBART", model_types=("mbart",), config_class="LSGMBartConfig",
-        code_module="modeling_lsg_mbart", code_files=("models/lsg_seq2seq.py", "models/modeling_lsg_mbart.py"),
-        heads=(
-            ModelHead("LSGMBartModel", "MBartModel", "AutoModel", "feature-extraction", ("base", "feature-extraction")),
-            ModelHead("LSGMBartForConditionalGeneration", "MBartForConditionalGeneration", "AutoModelForSeq2SeqLM",
-                      "summarization", ("seq2seq-lm", "summarization", "text2text-generation", "seq2seq")),
-            ModelHead("LSGMBartForCausalLM", "MBartForCausalLM", "AutoModelForCausalLM", "text-generation",
-                      ("causal-lm",)),
-            ModelHead("LSGMBartForQuestionAnswering", "MBartForQuestionAnswering", "AutoModelForQuestionAnswering",
-                      "question-answering", ("question-answering",)),
-            ModelHead("LSGMBartForSequenceClassification", "MBartForSequenceClassification",
-                      "AutoModelForSequenceClassification", "text-classification",
-                      ("sequence-classification", "text-classification", "classification")),
-        ),
-        default_architecture="MBartForConditionalGeneration",
-        description="mBART (or BARThez) whose encoder self-attention is LSG (Local + Sparse + Global); decoder and "
-                    "heads are mBART's.",
-        position_keys=("encoder.embed_positions.weight", "decoder.embed_positions.weight"), position_offset=2,
-        config_position_offset=0,
-        global_embeddings_key="encoder.global_embeddings.weight", token_embeddings_key="shared.weight",
+        name="distilbert", display_name="DistilBERT", model_types=("distilbert",), config_class="LSGDistilBertConfig",
+        code_module="modeling_lsg_distilbert", code_files=("models/modeling_lsg_distilbert.py",),
+        heads=encoder_heads("DistilBert", without=("ForPreTraining",)),
+        default_architecture="DistilBertForMaskedLM",
+        description="DistilBERT whose self-attention is LSG (Local + Sparse + Global); embeddings and heads are "
+                    "DistilBERT's.",
     ),
     Family(
-        name="pegasus", display_name="Pegasus", model_types=("pegasus",), config_class="LSGPegasusConfig",
-        code_module="modeling_lsg_pegasus", code_files=("models/lsg_seq2seq.py", "models/modeling_lsg_pegasus.py"),
-        heads=(
-            ModelHead("LSGPegasusModel", "PegasusModel", "AutoModel", "feature-extraction",
-                      ("base", "feature-extraction")),
-            ModelHead("LSGPegasusForConditionalGeneration", "PegasusForConditionalGeneration",
-                      "AutoModelForSeq2SeqLM", "summarization",
-                      ("seq2seq-lm", "summarization", "text2text-generation", "seq2seq")),
-            ModelHead("LSGPegasusForCausalLM", "PegasusForCausalLM", "AutoModelForCausalLM", "text-generation",
-                      ("causal-lm",)),
-        ),
-        default_architecture="PegasusForConditionalGeneration",
-        description="Pegasus whose encoder self-attention is LSG (Local + Sparse + Global); decoder and heads are "
-                    "Pegasus's.",
-        position_keys=("encoder.embed_positions.weight", "decoder.embed_positions.weight"), position_offset=0,
-        config_position_offset=0, position_rule="recompute",
-        global_embeddings_key="encoder.global_embeddings.weight", token_embeddings_key="shared.weight",
+        name="albert", display_name="ALBERT", model_types=("albert",), config_class="LSGAlbertConfig",
+        code_module="modeling_lsg_albert", code_files=("models/modeling_lsg_albert.py",),
+        heads=encoder_heads("Albert"),
+        default_architecture="AlbertForPreTraining",
+        description="ALBERT whose self-attention is LSG (Local + Sparse + Global); factorised embeddings, shared "
+                    "layers and heads are ALBERT's.",
+        token_type_key="embeddings.token_type_embeddings.weight",
+    ),
+    roberta_like("roberta", "RoBERTa", "Roberta"),
+    roberta_like("xlm_roberta", "XLM-RoBERTa", "XLMRoberta", model_type="xlm-roberta"),
+    roberta_like("camembert", "CamemBERT", "Camembert"),
+    Family(
+        name="electra", display_name="ELECTRA", model_types=("electra",), config_class="LSGElectraConfig",
+        code_module="modeling_lsg_electra",
+        code_files=("models/modeling_lsg_bert.py", "models/modeling_lsg_electra.py"),
+        heads=encoder_heads("Electra"),
+        default_architecture="ElectraForPreTraining",
+        description="ELECTRA whose self-attention is LSG (Local + Sparse + Global); embeddings and heads are "
+                    "ELECTRA's.",
+        token_type_key="embeddings.token_type_embeddings.weight",
     ),
 )
 

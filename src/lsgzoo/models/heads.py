@@ -3,7 +3,9 @@
 A row names the LSG class, the transformers class it extends (and converts from), the Auto class
 its exported `auto_map` entry sits under, the Hub pipeline tag, and the task names `load_model`,
 `lsgzoo convert --task` and training (`data.task`) accept. Class names, not classes: the config
-modules use the tables before the model classes exist.
+modules use the tables before the model classes exist. `encoder_heads` / `seq2seq_heads` build the
+table of an encoder family whose heads are BERT's kinds, or of an encoder-decoder family whose heads
+are BART's (LSG<Stem>For<Task> extends <Stem>For<Task>).
 """
 
 from dataclasses import dataclass
@@ -18,6 +20,48 @@ class ModelHead:
     auto_class: str
     pipeline_tag: str
     tasks: tuple[str, ...]
+
+
+# The head kinds of the encoder families: class-name suffix, Auto class, pipeline tag, task names.
+ENCODER_HEAD_KINDS = (
+    ("Model", "AutoModel", "feature-extraction", ("base", "feature-extraction")),
+    ("ForPreTraining", "AutoModelForPreTraining", "fill-mask", ("pretraining",)),
+    ("ForMaskedLM", "AutoModelForMaskedLM", "fill-mask", ("masked-lm", "fill-mask", "mlm")),
+    ("ForSequenceClassification", "AutoModelForSequenceClassification", "text-classification",
+     ("sequence-classification", "text-classification", "classification")),
+    ("ForTokenClassification", "AutoModelForTokenClassification", "token-classification", ("token-classification",)),
+    ("ForQuestionAnswering", "AutoModelForQuestionAnswering", "question-answering", ("question-answering",)),
+    ("ForMultipleChoice", "AutoModelForMultipleChoice", "multiple-choice", ("multiple-choice",)),
+)
+
+
+# The head kinds of the encoder-decoder families (BART's), in the same form.
+SEQ2SEQ_HEAD_KINDS = (
+    ("Model", "AutoModel", "feature-extraction", ("base", "feature-extraction")),
+    ("ForConditionalGeneration", "AutoModelForSeq2SeqLM", "summarization",
+     ("seq2seq-lm", "summarization", "text2text-generation", "seq2seq")),
+    ("ForCausalLM", "AutoModelForCausalLM", "text-generation", ("causal-lm",)),
+    ("ForQuestionAnswering", "AutoModelForQuestionAnswering", "question-answering", ("question-answering",)),
+    ("ForSequenceClassification", "AutoModelForSequenceClassification", "text-classification",
+     ("sequence-classification", "text-classification", "classification")),
+)
+
+
+def heads_of_kinds(stem: str, kinds, without: tuple[str, ...] = ()) -> tuple[ModelHead, ...]:
+    """The head table of the family whose transformers classes are `<stem><kind>` ("Bert" → BertModel,
+    BertForMaskedLM, ...) for the rows of `kinds`, base model first; `without`: kinds it lacks."""
+    return tuple(ModelHead(f"LSG{stem}{kind}", f"{stem}{kind}", auto, tag, tasks)
+                 for kind, auto, tag, tasks in kinds if kind not in without)
+
+
+def encoder_heads(stem: str, without: tuple[str, ...] = ()) -> tuple[ModelHead, ...]:
+    """An encoder family's head table (`ENCODER_HEAD_KINDS`); `without`: kinds it lacks ("ForPreTraining")."""
+    return heads_of_kinds(stem, ENCODER_HEAD_KINDS, without)
+
+
+def seq2seq_heads(stem: str, without: tuple[str, ...] = ()) -> tuple[ModelHead, ...]:
+    """An encoder-decoder family's head table (`SEQ2SEQ_HEAD_KINDS`); `without`: kinds it lacks."""
+    return heads_of_kinds(stem, SEQ2SEQ_HEAD_KINDS, without)
 
 
 def head_named(name: str, heads) -> ModelHead:

@@ -1,5 +1,5 @@
 """What the encoder-decoder families (BART, mBART, Pegasus) share: LSG encoder layers, the encoder
-forward, the model forward (cross-attention mask) and the head constructors.
+forward and the model forward (cross-attention mask).
 
 A family's model file (`models/modeling_lsg_<name>.py`) names its transformers classes (token and
 position embeddings, encoder layer, decoder, heads) and, if they are not BART-like, how its encoder
@@ -14,8 +14,9 @@ embeds tokens (`token_embeddings`, `embed`); everything else is here, written on
 * `LSGSeq2SeqModelMixin`: `__init__` (shared embeddings, LSG encoder, the family's decoder) and
   `forward`, whose decoder cross-attention sees `lsg_cross_attention_mask`; decoder inputs default
   to `default_decoder_input_ids(input_ids)` (the family's shift, or none).
-* `LSGConditionalGenerationMixin`, `LSGSequenceClassificationMixin`, `LSGQuestionAnsweringMixin`:
-  the head constructors with the family's LSG base model (`lsg_model_class`).
+
+Heads are transformers' head classes with the base model swapped (`lsg_encoder.LSGHeadMixin`, as for
+the encoder families).
 """
 
 import dataclasses
@@ -135,7 +136,8 @@ class LSGSeq2SeqEncoderMixin:
         t = (input_ids if input_ids is not None else inputs_embeds).shape[1]
         input_ids, attention_mask, inputs_embeds = self.pad_inputs(input_ids, attention_mask, inputs_embeds)
         hidden_states = self.embed(input_ids, inputs_embeds)  # (n, tp, D)
-        hidden_states = prepend_global_tokens(self.global_embeddings, hidden_states, cfg.num_global_tokens)
+        # globals: no position, no scaling
+        hidden_states = prepend_global_tokens(self.global_embeddings.weight[: cfg.num_global_tokens], hidden_states)
         if self.embedding_norm:
             hidden_states = self.layernorm_embedding(hidden_states)
         hidden_states = nn.functional.dropout(hidden_states, p=self.dropout, training=self.training)
@@ -253,47 +255,3 @@ class LSGSeq2SeqModelMixin:
             encoder_attentions=encoder_outputs.attentions,
         )
 
-
-class LSGConditionalGenerationMixin:
-    """`LSG<Name>ForConditionalGeneration.__init__`: the family's LM head (tied to the shared
-    embeddings, plus `final_logits_bias`) on `lsg_model_class`; `forward` and `generate` are the family's."""
-
-    lsg_model_class = None
-
-    def __init__(self, config):
-        PreTrainedModel.__init__(self, config)
-        self.model = self.lsg_model_class(config)
-        self.final_logits_bias = nn.Buffer(torch.zeros((1, self.model.shared.num_embeddings)))
-        self.lm_head = nn.Linear(config.d_model, self.model.shared.num_embeddings, bias=False)
-        self.post_init()
-
-
-class LSGSequenceClassificationMixin:
-    """`LSG<Name>ForSequenceClassification.__init__`: the family's `classification_head_class`
-    (on the decoder state of the last eos) on `lsg_model_class`."""
-
-    lsg_model_class = None
-    classification_head_class = None
-
-    def __init__(self, config, **kwargs):
-        PreTrainedModel.__init__(self, config, **kwargs)
-        self.model = self.lsg_model_class(config)
-        self.classification_head = self.classification_head_class(
-            config.d_model, config.d_model, config.num_labels, config.classifier_dropout
-        )
-        self.post_init()
-
-
-class LSGQuestionAnsweringMixin:
-    """`LSG<Name>ForQuestionAnswering.__init__`: a span-extraction head on the decoder states of
-    `lsg_model_class`."""
-
-    lsg_model_class = None
-
-    def __init__(self, config):
-        PreTrainedModel.__init__(self, config)
-        config.num_labels = 2
-        self.num_labels = config.num_labels
-        self.model = self.lsg_model_class(config)
-        self.qa_outputs = nn.Linear(config.hidden_size, config.num_labels)
-        self.post_init()

@@ -15,7 +15,6 @@ classes (`LSGBartForConditionalGeneration.from_pretrained(dir)`) or with
 """
 
 from transformers.models.bart.modeling_bart import (
-    BartClassificationHead,
     BartDecoder,
     BartEncoderLayer,
     BartForCausalLM,
@@ -30,8 +29,8 @@ from transformers.models.bart.modeling_bart import (
 )
 
 from lsgzoo.models.configuration_lsg_bart import LSGBartConfig
-from lsgzoo.models.lsg_encoder import LSGLoadingMixin, LSGMissingWeightsWarning, first_token_masked, lsg_cross_attention_mask, pad_inputs, prepend_global_tokens, trim_encoder_output  # noqa: E501,F401
-from lsgzoo.models.lsg_seq2seq import LSG_CACHE_FIELD, LSGConditionalGenerationMixin, LSGEncoderLayerMixin, LSGQuestionAnsweringMixin, LSGSeq2SeqEncoderMixin, LSGSeq2SeqModelMixin, LSGSequenceClassificationMixin  # noqa: E501,F401
+from lsgzoo.models.lsg_encoder import LSGHeadMixin, LSGLoadingMixin, LSGMissingWeightsWarning, first_token_masked, lsg_cross_attention_mask, pad_inputs, prepend_global_tokens, trim_encoder_output  # noqa: E501,F401
+from lsgzoo.models.lsg_seq2seq import LSG_CACHE_FIELD, LSGEncoderLayerMixin, LSGSeq2SeqEncoderMixin, LSGSeq2SeqModelMixin  # noqa: E501,F401
 
 
 class LSGBartPreTrainedModel(LSGLoadingMixin, BartPreTrainedModel):
@@ -77,25 +76,17 @@ class LSGBartModel(LSGSeq2SeqModelMixin, LSGBartPreTrainedModel, BartModel):
         return shift_tokens_right(input_ids, self.config.pad_token_id, self.config.decoder_start_token_id)
 
 
-class LSGBartForConditionalGeneration(LSGConditionalGenerationMixin, LSGBartPreTrainedModel,
+class LSGBartForConditionalGeneration(LSGHeadMixin, LSGBartPreTrainedModel,
                                       BartForConditionalGeneration):
     """LSG-BART with BART's LM head (summarisation); `forward` and `generate` are BART's."""
 
-    lsg_model_class = LSGBartModel
 
-
-class LSGBartForSequenceClassification(LSGSequenceClassificationMixin, LSGBartPreTrainedModel,
+class LSGBartForSequenceClassification(LSGHeadMixin, LSGBartPreTrainedModel,
                                        BartForSequenceClassification):
     """LSG-BART with BART's classification head (decoder state of the last eos)."""
 
-    lsg_model_class = LSGBartModel
-    classification_head_class = BartClassificationHead
-
-
-class LSGBartForQuestionAnswering(LSGQuestionAnsweringMixin, LSGBartPreTrainedModel, BartForQuestionAnswering):
+class LSGBartForQuestionAnswering(LSGHeadMixin, LSGBartPreTrainedModel, BartForQuestionAnswering):
     """LSG-BART with BART's span-extraction head on the decoder states."""
-
-    lsg_model_class = LSGBartModel
 
 
 class LSGBartForCausalLM(LSGBartPreTrainedModel, BartForCausalLM):

@@ -17,7 +17,6 @@ Checkpoint format = the original LSG-mBART's: mBART's parameter names plus
 from huggingface_hub.dataclasses import strict
 from transformers import MBartConfig
 from transformers.models.mbart.modeling_mbart import (
-    MBartClassificationHead,
     MBartDecoder,
     MBartEncoderLayer,
     MBartForCausalLM,
@@ -33,8 +32,8 @@ from transformers.models.mbart.modeling_mbart import (
 
 from lsgzoo.attention.keys import LSGKeys
 from lsgzoo.models.lsg_config import LSGConfigMixin
-from lsgzoo.models.lsg_encoder import LSGLoadingMixin
-from lsgzoo.models.lsg_seq2seq import LSGConditionalGenerationMixin, LSGEncoderLayerMixin, LSGQuestionAnsweringMixin, LSGSeq2SeqEncoderMixin, LSGSeq2SeqModelMixin, LSGSequenceClassificationMixin  # noqa: E501
+from lsgzoo.models.lsg_encoder import LSGHeadMixin, LSGLoadingMixin
+from lsgzoo.models.lsg_seq2seq import LSGEncoderLayerMixin, LSGSeq2SeqEncoderMixin, LSGSeq2SeqModelMixin  # noqa: E501
 
 
 @strict
@@ -83,25 +82,17 @@ class LSGMBartModel(LSGSeq2SeqModelMixin, LSGMBartPreTrainedModel, MBartModel):
         return shift_tokens_right(input_ids, self.config.pad_token_id)
 
 
-class LSGMBartForConditionalGeneration(LSGConditionalGenerationMixin, LSGMBartPreTrainedModel,
+class LSGMBartForConditionalGeneration(LSGHeadMixin, LSGMBartPreTrainedModel,
                                        MBartForConditionalGeneration):
     """LSG-mBART with mBART's LM head; `forward` and `generate` are mBART's."""
 
-    lsg_model_class = LSGMBartModel
 
-
-class LSGMBartForSequenceClassification(LSGSequenceClassificationMixin, LSGMBartPreTrainedModel,
+class LSGMBartForSequenceClassification(LSGHeadMixin, LSGMBartPreTrainedModel,
                                         MBartForSequenceClassification):
     """LSG-mBART with mBART's classification head (decoder state of the last eos)."""
 
-    lsg_model_class = LSGMBartModel
-    classification_head_class = MBartClassificationHead
-
-
-class LSGMBartForQuestionAnswering(LSGQuestionAnsweringMixin, LSGMBartPreTrainedModel, MBartForQuestionAnswering):
+class LSGMBartForQuestionAnswering(LSGHeadMixin, LSGMBartPreTrainedModel, MBartForQuestionAnswering):
     """LSG-mBART with mBART's span-extraction head on the decoder states."""
-
-    lsg_model_class = LSGMBartModel
 
 
 class LSGMBartForCausalLM(LSGMBartPreTrainedModel, MBartForCausalLM):

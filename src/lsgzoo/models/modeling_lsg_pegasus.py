@@ -33,8 +33,8 @@ from transformers.models.pegasus.modeling_pegasus import (
 
 from lsgzoo.attention.keys import LSGKeys
 from lsgzoo.models.lsg_config import LSGConfigMixin
-from lsgzoo.models.lsg_encoder import LSGLoadingMixin
-from lsgzoo.models.lsg_seq2seq import LSGConditionalGenerationMixin, LSGEncoderLayerMixin, LSGSeq2SeqEncoderMixin, LSGSeq2SeqModelMixin  # noqa: E501
+from lsgzoo.models.lsg_encoder import LSGHeadMixin, LSGLoadingMixin
+from lsgzoo.models.lsg_seq2seq import LSGEncoderLayerMixin, LSGSeq2SeqEncoderMixin, LSGSeq2SeqModelMixin  # noqa: E501
 
 
 @strict
@@ -103,11 +103,9 @@ class LSGPegasusModel(LSGSeq2SeqModelMixin, LSGPegasusPreTrainedModel, PegasusMo
     lsg_decoder_class = PegasusDecoder
 
 
-class LSGPegasusForConditionalGeneration(LSGConditionalGenerationMixin, LSGPegasusPreTrainedModel,
+class LSGPegasusForConditionalGeneration(LSGHeadMixin, LSGPegasusPreTrainedModel,
                                          PegasusForConditionalGeneration):
     """LSG-Pegasus with Pegasus's LM head (summarisation); `forward` and `generate` are Pegasus's."""
-
-    lsg_model_class = LSGPegasusModel
 
 
 class LSGPegasusForCausalLM(LSGPegasusPreTrainedModel, PegasusForCausalLM):

@@ -1,0 +1,109 @@
+"""LSG-BERT on transformers 5: BERT whose self-attention is LSG, in the original's checkpoint format.
+
+`LSGBertEmbeddings` is BERT's (word + token type + position, LayerNorm, dropout) with the g learned
+global tokens (`embeddings.global_embeddings.weight`, 512 rows; no position, no token type, same
+LayerNorm) in front. `LSGBertEncoder` right-pads the hidden states with zeros to a block multiple,
+runs transformers' `BertLayer`s whose `attention.self` is `LSGSelfAttention` with BERT's projection
+names (query/key/value; the output projection stays `BertSelfOutput`), then pools global 0 into
+token 0 (pool_with_global) and drops the globals and padding (spec §2.2 step 9). Heads are
+transformers' BERT heads with the base model swapped (`LSGHeadMixin`); the pooler reads token 0.
+
+config.json keeps `model_type: "bert"` (plus `base_model_prefix: "lsg"`, the LSG keys, `auto_map`):
+load with these classes or `lsgzoo.models.load_model`; `AutoModel*` without remote code returns plain BERT.
+"""
+
+from huggingface_hub.dataclasses import strict
+from transformers import BertConfig
+from transformers.models.bert.modeling_bert import (
+    BertEmbeddings,
+    BertEncoder,
+    BertForMaskedLM,
+    BertForMultipleChoice,
+    BertForPreTraining,
+    BertForQuestionAnswering,
+    BertForSequenceClassification,
+    BertForTokenClassification,
+    BertModel,
+    BertPreTrainedModel,
+)
+
+from lsgzoo.attention.keys import LSGKeys
+from lsgzoo.attention.lsg import LSGSelfAttention
+from lsgzoo.models.lsg_config import LSGConfigMixin
+from lsgzoo.models.lsg_encoder import LSGBaseModelMixin, LSGEmbeddingsMixin, LSGHeadMixin, LSGLoadingMixin, lsg_encode
+
+BERT_PROJECTIONS = ("query", "key", "value", None)  # the output projection is BertSelfOutput.dense
+
+
+@strict
+class LSGBertConfig(LSGConfigMixin, BertConfig, LSGKeys):
+    r"""BERT configuration with LSG (Local + Sparse + Global) self-attention (keys: `attention.keys.LSGKeys`).
+
+    base_model_prefix: always "lsg" in files; auto_map: always the classes of `modeling_lsg_bert`.
+    `pass_global_tokens_to_decoder` is unused (no decoder): the encoder always drops the globals.
+    """
+
+    base_model_prefix: str = "lsg"
+    auto_map: dict | None = None
+
+
+class LSGBertEmbeddings(LSGEmbeddingsMixin, BertEmbeddings):
+    """BERT's embeddings → (n, g + t, d): the g global tokens (LayerNorm + dropout only) in front."""
+
+
+class LSGBertEncoder(BertEncoder):
+    """BERT's encoder on (n, g + t, d) with LSG self-attention; returns (n, t, d) (spec §2.2 steps 3, 9).
+
+    The hidden states are right-padded with zeros to a block multiple (as the original, after the
+    embeddings), every layer's `attention.self` is `LSGSelfAttention` (query/key/value names) and gets
+    the 2-D padding mask (n, tp) of the real positions; the output pools global 0 into token 0
+    (pool_with_global) and keeps the t real rows. hidden_states (if asked) are untrimmed (n, g + tp, d).
+    """
+
+    def __init__(self, config: LSGBertConfig):
+        super().__init__(config)
+        for layer in self.layer:
+            layer.attention.self = LSGSelfAttention(config.hidden_size, config.num_attention_heads,
+                                                    config.lsg_attention, projections=BERT_PROJECTIONS)
+
+    def forward(self, hidden_states, attention_mask=None, output_hidden_states: bool = False, **kwargs):
+        """hidden_states (n, g + t, d) from `LSGBertEmbeddings`; attention_mask (n, t), 1 = real."""
+        return lsg_encode(self.config, hidden_states, attention_mask, self.layer, output_hidden_states, **kwargs)
+
+
+class LSGBertPreTrainedModel(LSGLoadingMixin, BertPreTrainedModel):
+    """Base class of the LSG-BERT models: BERT's, with `LSGBertConfig` and the shared loading checks."""
+
+    config_class = LSGBertConfig
+
+
+class LSGBertModel(LSGBaseModelMixin, LSGBertPreTrainedModel, BertModel):
+    """BERT with LSG self-attention: last_hidden_state (n, t, d); the pooler reads token 0 (global 0's
+    output under pool_with_global). BERT's inputs (forward: `LSGBaseModelMixin`)."""
+
+    lsg_embeddings_class = LSGBertEmbeddings
+    lsg_encoder_class = LSGBertEncoder
+
+
+class LSGBertForPreTraining(LSGHeadMixin, LSGBertPreTrainedModel, BertForPreTraining):
+    """BERT's pre-training heads (masked LM + next sentence) on LSG-BERT."""
+
+
+class LSGBertForMaskedLM(LSGHeadMixin, LSGBertPreTrainedModel, BertForMaskedLM):
+    """BERT's masked-LM head on LSG-BERT (decoder tied to the word embeddings)."""
+
+
+class LSGBertForSequenceClassification(LSGHeadMixin, LSGBertPreTrainedModel, BertForSequenceClassification):
+    """BERT's classification head on the pooled output of LSG-BERT."""
+
+
+class LSGBertForTokenClassification(LSGHeadMixin, LSGBertPreTrainedModel, BertForTokenClassification):
+    """BERT's token classification head on LSG-BERT."""
+
+
+class LSGBertForQuestionAnswering(LSGHeadMixin, LSGBertPreTrainedModel, BertForQuestionAnswering):
+    """BERT's span-extraction head on LSG-BERT."""
+
+
+class LSGBertForMultipleChoice(LSGHeadMixin, LSGBertPreTrainedModel, BertForMultipleChoice):
+    """BERT's multiple-choice head on LSG-BERT (choices flattened into the batch)."""

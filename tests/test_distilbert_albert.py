@@ -1,0 +1,34 @@
+"""LSG-DistilBERT and LSG-ALBERT checks of their own. The replay of the original's recorded fixtures (model and
+conversion cases, ALBERT's MLM bias as the original reloaded it), export and the Auto-class trap are
+tests/test_family_fixtures.py's, for every family of the table."""
+
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+
+from lsgzoo.models import load_model
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "original_families"
+
+
+def test_distilbert_takes_inputs_embeds():
+    """The original crashes on `inputs_embeds`; lsgzoo equals the ids path."""
+    folder = FIXTURES / "distilbert" / "base_none"
+    io = load_file(folder / "io.safetensors")
+    model = load_model(folder).eval()
+    with torch.no_grad():
+        from_ids = model(input_ids=io["input_ids"], attention_mask=io["attention_mask"]).last_hidden_state
+        embeds = model.get_input_embeddings()(io["input_ids"])
+        from_embeds = model(inputs_embeds=embeds, attention_mask=io["attention_mask"]).last_hidden_state
+    assert torch.equal(from_ids, from_embeds)
+
+
+def test_albert_pretraining_head():
+    folder = FIXTURES / "albert" / "mlm_lsh"
+    model = load_model(folder, task="pretraining").eval()
+    assert type(model).__name__ == "LSGAlbertForPreTraining"
+    io = load_file(folder / "io.safetensors")
+    with torch.no_grad():
+        out = model(input_ids=io["input_ids"], attention_mask=io["attention_mask"])
+    assert out.prediction_logits.shape == (2, 75, 64) and out.sop_logits.shape == (2, 2)
