@@ -36,6 +36,12 @@ class Family:
         embeddings whose bos / mask rows start the global tokens.
     token_type_key: a token-type table whose row 0 is added to every global token (BERT-like
         embeddings; the original's `use_token_ids`), or None.
+    config_keys: what training's family-neutral model settings are called in this family's config
+        (`model.dropout`, `model.attention_dropout`, and the encoder head count `num_heads`), as
+        (training name, config field) pairs; the default is BERT's names. The attention-dropout and
+        head fields must be the config class's `lsg_dropout_key` / `lsg_heads_key` (tested per row).
+    token_ids: the config's special-token ids a from-scratch model takes from its tokenizer, as
+        (config field, tokenizer attribute) pairs; the default is the padding id only.
     """
 
     name: str
@@ -53,6 +59,26 @@ class Family:
     global_embeddings_key: str
     token_embeddings_key: str
     token_type_key: str | None = None
+    config_keys: tuple[tuple[str, str], ...] = (
+        ("dropout", "hidden_dropout_prob"), ("attention_dropout", "attention_probs_dropout_prob"),
+        ("num_heads", "num_attention_heads"))
+    token_ids: tuple[tuple[str, str], ...] = (("pad_token_id", "pad_token_id"),)
+
+    def config_key(self, name: str) -> str:
+        """The config field behind a training name ("dropout", "attention_dropout", "num_heads")."""
+        keys = dict(self.config_keys)
+        if name not in keys:
+            raise KeyError(f"the {self.display_name} row of FAMILIES maps no {name!r}; it maps {sorted(keys)}")
+        return keys[name]
+
+    def training_overrides(self, **settings) -> dict:
+        """Training names (dropout=..., attention_dropout=...) → this family's config fields."""
+        return {self.config_key(name): value for name, value in settings.items()}
+
+    def token_id_settings(self, tokenizer) -> dict:
+        """The config's special-token ids read from `tokenizer` (those it has)."""
+        return {field: getattr(tokenizer, attribute) for field, attribute in self.token_ids
+                if getattr(tokenizer, attribute, None) is not None}
 
     def auto_map(self) -> dict:
         """`auto_map` of a checkpoint: AutoConfig and every head's Auto class → the shipped code module."""
@@ -99,6 +125,10 @@ FAMILIES = (
         position_keys=("encoder.embed_positions.weight", "decoder.embed_positions.weight"), position_offset=2,
         config_position_offset=0,
         global_embeddings_key="encoder.global_embeddings.weight", token_embeddings_key="shared.weight",
+        config_keys=(("dropout", "dropout"), ("attention_dropout", "attention_dropout"),
+                     ("num_heads", "encoder_attention_heads")),
+        token_ids=(("pad_token_id", "pad_token_id"), ("bos_token_id", "bos_token_id"), ("eos_token_id", "eos_token_id"),
+                   ("decoder_start_token_id", "eos_token_id"), ("forced_eos_token_id", "eos_token_id")),
     ),
     Family(
         name="bert", display_name="BERT", model_types=("bert",), config_class="LSGBertConfig",
