@@ -84,14 +84,17 @@ def build_model(cfg, tokenizer, num_labels: int | None = None):
     config_class = lsg_config_class(family)
     overrides = dict(attention, **training_overrides(cfg, family, config_class), **extra)
     if cfg.model.name_or_path is None:
-        config = scratch_config(cfg, family, config_class, tokenizer, **overrides)
-        return lsg_classes(family)[architecture](config)
-    path = str(cfg.model.name_or_path)
-    if is_lsg_checkpoint(path):
-        model = load_model(path, task, **overrides)
+        model = lsg_classes(family)[architecture](scratch_config(cfg, family, config_class, tokenizer, **overrides))
     else:
-        from lsgzoo.models.conversion import convert_to_lsg
+        path = str(cfg.model.name_or_path)
+        if is_lsg_checkpoint(path):
+            model = load_model(path, task, **overrides)
+        else:
+            from lsgzoo.models.conversion import convert_to_lsg
 
-        model, _, _ = convert_to_lsg(path, max_length=cfg.data.max_source_length, architecture=architecture,
-                                     **overrides)
+            model, _, _ = convert_to_lsg(path, max_length=cfg.data.max_source_length, architecture=architecture,
+                                         **overrides)
+    # the run dir's model/config.json names the class trained (read back by load_run_model and export): a new
+    # config has no architectures, a checkpoint's names the head it was saved with, not data.task's
+    model.config.architectures = [type(model).__name__]
     return model.train()  # from_pretrained returns eval mode: dropout would stay off while fine-tuning
