@@ -167,13 +167,18 @@ def family_named(name: str) -> Family:
     raise ValueError(f"unknown model family {name!r}; lsgzoo knows {[f.name for f in FAMILIES]}")
 
 
+def supported_model_types() -> list[str]:
+    """Every `model_type` some family converts and loads, sorted."""
+    return sorted(t for family in FAMILIES for t in family.model_types)
+
+
 def family_for_model_type(model_type: str) -> Family:
     """The family converting/loading config.json files with this `model_type` (ValueError listing them)."""
     for family in FAMILIES:
         if model_type in family.model_types:
             return family
-    known = sorted(t for family in FAMILIES for t in family.model_types)
-    raise ValueError(f"model_type {model_type!r} has no LSG family in lsgzoo; supported model types: {known}")
+    raise ValueError(f"model_type {model_type!r} has no LSG family in lsgzoo; supported model types: "
+                     f"{supported_model_types()}")
 
 
 def family_of_class(name: str) -> Family | None:

@@ -91,7 +91,7 @@ def validate_config(cfg) -> None:
 def validate_model_family(cfg):
     """The family row the run builds (`models.families`), checked: a known `model.family` (from scratch) or a
     checkpoint folder whose config.json has a family, and a head of that family for `data.task`."""
-    from lsgzoo.models.families import FAMILIES, family_named, family_of_config
+    from lsgzoo.models.families import FAMILIES, family_named, family_of_config, supported_model_types
 
     path = cfg.model.name_or_path
     if path is None:
@@ -113,9 +113,9 @@ def validate_model_family(cfg):
         try:
             family = family_of_config(config)
         except ValueError:
-            known = sorted(t for f in FAMILIES for t in f.model_types)
             raise ConfigError(f"model.name_or_path: {str(path)!r} is a {config.get('model_type')!r} checkpoint, which "
-                              f"has no LSG family in lsgzoo; supported model types: {', '.join(known)}") from None
+                              f"has no LSG family in lsgzoo; supported model types: "
+                              f"{', '.join(supported_model_types())}") from None
         source = f"{str(path)!r} ({family.display_name})"
     try:
         family.head_for_task(cfg.data.task)
