@@ -149,8 +149,12 @@ def test_an_unsupported_checkpoint_family_is_one_clear_cli_line(tmp_path):
 
     gpt2 = tmp_path / "gpt2"
     GPT2LMHeadModel(GPT2Config(n_embd=16, n_layer=1, n_head=2, vocab_size=64, n_positions=64)).save_pretrained(gpt2)
+    from lsgzoo.models.families import supported_model_types
+
+    supported = ", ".join(supported_model_types())  # albert, bart, bert, ...
+    assert "bart, bert" in supported
     with pytest.raises(ConfigError, match=r"model\.name_or_path: .* 'gpt2' checkpoint.*supported model types: "
-                                          r"bart, bert"):
+                                          + supported):
         compose_config(EASY_MAJORITY + ["model=pretrained", f"model.name_or_path={gpt2}"])
     run_dir = tmp_path / "run"
     result = subprocess.run([sys.executable, "-m", "lsgzoo.train", "model=pretrained", f"model.name_or_path={gpt2}",
@@ -160,7 +164,8 @@ def test_an_unsupported_checkpoint_family_is_one_clear_cli_line(tmp_path):
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr[-2000:]
     assert lines[0].startswith("lsgzoo.train: error: model.name_or_path: ") and "supported model types: " in lines[0]
-    assert "'gpt2'" in lines[0] and "bert" in lines[0]
+    assert "'gpt2'" in lines[0] and lines[0].endswith(f"supported model types: {supported} (traceback in "
+                                                      f"{run_dir / 'summary.json'})")
     assert read_summary(run_dir)["status"] == "failed"
 
 
@@ -168,7 +173,10 @@ def test_an_encoder_without_a_seq2seq_head_is_refused_before_training():
     with pytest.raises(ConfigError, match=r"data\.task: model\.family=bert has no seq2seq head; .*data\.task="
                                           r"classification"):
         compose_config(["model=tiny_encoder"])  # the default data is the seq2seq synthetic task
-    with pytest.raises(ConfigError, match=r"model\.family: 'gtp2' is unknown; choose one of bart, bert"):
+    from lsgzoo.models import FAMILIES
+
+    with pytest.raises(ConfigError, match=r"model\.family: 'gtp2' is unknown; choose one of "
+                                          + ", ".join(f.name for f in FAMILIES)):
         compose_config(["model=tiny_encoder", "data=majority", "model.family=gtp2"])
 
 
@@ -188,3 +196,41 @@ def test_every_family_row_names_its_training_settings():
         assert family.config_key("dropout") in fields, family.name
         assert {field for field, _ in family.token_ids} <= fields, family.name
         assert "pad_token_id" in dict(family.token_ids), family.name
+
+
+PLAIN_ENCODERS = {  # family: (config class, classification class, size settings in the family's names)
+    "distilbert": ("DistilBertConfig", "DistilBertForSequenceClassification",
+                   dict(dim=32, n_layers=2, n_heads=4, hidden_dim=64)),
+    "albert": ("AlbertConfig", "AlbertForSequenceClassification",
+               dict(embedding_size=16, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                    intermediate_size=64)),
+}
+
+
+@pytest.mark.parametrize("family", sorted(PLAIN_ENCODERS))
+def test_other_encoder_families_train_from_a_plain_folder(family, tmp_path):
+    """Every merged encoder row trains through model=pretrained, its dropout under its own config names."""
+    import transformers
+    from transformers import BertTokenizer
+
+    from lsgzoo.models import family_named
+
+    config_name, model_name, sizes = PLAIN_ENCODERS[family]
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "vocab.txt").write_text("\n".join(VOCAB) + "\n")
+    BertTokenizer(str(plain / "vocab.txt")).save_pretrained(plain)
+    torch.manual_seed(0)
+    config = getattr(transformers, config_name)(vocab_size=len(VOCAB), max_position_embeddings=512, pad_token_id=0,
+                                                **sizes)
+    getattr(transformers, model_name)(config).save_pretrained(plain)
+    run_dir = tmp_path / "run"
+    train(run_dir, ["model=pretrained", f"model.name_or_path={plain}", "data.task=classification",
+                    "model.dropout=0.2", "model.attention_dropout=0.05", *QUICK])
+    assert read_summary(run_dir)["status"] == "completed"
+    saved = json.loads((run_dir / "model" / "config.json").read_text())
+    row = family_named(family)
+    assert saved["architectures"] == [row.head_for_task("classification").lsg_class]
+    assert (saved[row.config_key("dropout")], saved[row.config_key("attention_dropout")]) == (0.2, 0.05)
+    model, _ = load_run_model(run_dir)
+    assert type(model).__name__ == saved["architectures"][0]

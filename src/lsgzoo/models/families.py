@@ -13,7 +13,7 @@ classes: this module is part of the exported code and is imported before any mod
 
 from dataclasses import dataclass
 
-from lsgzoo.models.heads import ModelHead, head_for_task, head_named
+from lsgzoo.models.heads import ModelHead, encoder_heads, head_for_task, head_named
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,7 @@ class Family:
         embeddings whose bos / mask rows start the global tokens.
     token_type_key: a token-type table whose row 0 is added to every global token (BERT-like
         embeddings; the original's `use_token_ids`), or None.
+    The conversion facts default to the BERT-like encoders' `embeddings` module (no offset rows).
     config_keys: what training's family-neutral model settings are called in this family's config
         (`model.dropout`, `model.attention_dropout`, and the encoder head count `num_heads`), as
         (training name, config field) pairs; the default is BERT's names. The attention-dropout and
@@ -53,11 +54,11 @@ class Family:
     heads: tuple[ModelHead, ...]
     default_architecture: str
     description: str
-    position_keys: tuple[str, ...]
-    position_offset: int
-    config_position_offset: int
-    global_embeddings_key: str
-    token_embeddings_key: str
+    position_keys: tuple[str, ...] = ("embeddings.position_embeddings.weight",)
+    position_offset: int = 0
+    config_position_offset: int = 0
+    global_embeddings_key: str = "embeddings.global_embeddings.weight"
+    token_embeddings_key: str = "embeddings.word_embeddings.weight"
     token_type_key: str | None = None
     config_keys: tuple[tuple[str, str], ...] = (
         ("dropout", "hidden_dropout_prob"), ("attention_dropout", "attention_probs_dropout_prob"),
@@ -133,27 +134,27 @@ FAMILIES = (
     Family(
         name="bert", display_name="BERT", model_types=("bert",), config_class="LSGBertConfig",
         code_module="modeling_lsg_bert", code_files=("models/modeling_lsg_bert.py",),
-        heads=(
-            ModelHead("LSGBertModel", "BertModel", "AutoModel", "feature-extraction", ("base", "feature-extraction")),
-            ModelHead("LSGBertForPreTraining", "BertForPreTraining", "AutoModelForPreTraining", "fill-mask",
-                      ("pretraining",)),
-            ModelHead("LSGBertForMaskedLM", "BertForMaskedLM", "AutoModelForMaskedLM", "fill-mask",
-                      ("masked-lm", "fill-mask", "mlm")),
-            ModelHead("LSGBertForSequenceClassification", "BertForSequenceClassification",
-                      "AutoModelForSequenceClassification", "text-classification",
-                      ("sequence-classification", "text-classification", "classification")),
-            ModelHead("LSGBertForTokenClassification", "BertForTokenClassification",
-                      "AutoModelForTokenClassification", "token-classification", ("token-classification",)),
-            ModelHead("LSGBertForQuestionAnswering", "BertForQuestionAnswering", "AutoModelForQuestionAnswering",
-                      "question-answering", ("question-answering",)),
-            ModelHead("LSGBertForMultipleChoice", "BertForMultipleChoice", "AutoModelForMultipleChoice",
-                      "multiple-choice", ("multiple-choice",)),
-        ),
+        heads=encoder_heads("Bert"),
         default_architecture="BertForPreTraining",
         description="BERT whose self-attention is LSG (Local + Sparse + Global); embeddings and heads are BERT's.",
-        position_keys=("embeddings.position_embeddings.weight",), position_offset=0, config_position_offset=0,
-        global_embeddings_key="embeddings.global_embeddings.weight",
-        token_embeddings_key="embeddings.word_embeddings.weight",
+        token_type_key="embeddings.token_type_embeddings.weight",
+    ),
+    Family(
+        name="distilbert", display_name="DistilBERT", model_types=("distilbert",), config_class="LSGDistilBertConfig",
+        code_module="modeling_lsg_distilbert", code_files=("models/modeling_lsg_distilbert.py",),
+        heads=encoder_heads("DistilBert", without=("ForPreTraining",)),
+        default_architecture="DistilBertForMaskedLM",
+        config_keys=(("dropout", "dropout"), ("attention_dropout", "attention_dropout"), ("num_heads", "n_heads")),
+        description="DistilBERT whose self-attention is LSG (Local + Sparse + Global); embeddings and heads are "
+                    "DistilBERT's.",
+    ),
+    Family(
+        name="albert", display_name="ALBERT", model_types=("albert",), config_class="LSGAlbertConfig",
+        code_module="modeling_lsg_albert", code_files=("models/modeling_lsg_albert.py",),
+        heads=encoder_heads("Albert"),
+        default_architecture="AlbertForPreTraining",
+        description="ALBERT whose self-attention is LSG (Local + Sparse + Global); factorised embeddings, shared "
+                    "layers and heads are ALBERT's.",
         token_type_key="embeddings.token_type_embeddings.weight",
     ),
 )

@@ -3,7 +3,8 @@
 A row names the LSG class, the transformers class it extends (and converts from), the Auto class
 its exported `auto_map` entry sits under, the Hub pipeline tag, and the task names `load_model`,
 `lsgzoo convert --task` and training (`data.task`) accept. Class names, not classes: the config
-modules use the tables before the model classes exist.
+modules use the tables before the model classes exist. `encoder_heads` builds the table of an
+encoder family whose heads are BERT's kinds (LSG<Stem>For<Task> extends <Stem>For<Task>).
 """
 
 from dataclasses import dataclass
@@ -18,6 +19,26 @@ class ModelHead:
     auto_class: str
     pipeline_tag: str
     tasks: tuple[str, ...]
+
+
+# The head kinds of the encoder families: class-name suffix, Auto class, pipeline tag, task names.
+ENCODER_HEAD_KINDS = (
+    ("Model", "AutoModel", "feature-extraction", ("base", "feature-extraction")),
+    ("ForPreTraining", "AutoModelForPreTraining", "fill-mask", ("pretraining",)),
+    ("ForMaskedLM", "AutoModelForMaskedLM", "fill-mask", ("masked-lm", "fill-mask", "mlm")),
+    ("ForSequenceClassification", "AutoModelForSequenceClassification", "text-classification",
+     ("sequence-classification", "text-classification", "classification")),
+    ("ForTokenClassification", "AutoModelForTokenClassification", "token-classification", ("token-classification",)),
+    ("ForQuestionAnswering", "AutoModelForQuestionAnswering", "question-answering", ("question-answering",)),
+    ("ForMultipleChoice", "AutoModelForMultipleChoice", "multiple-choice", ("multiple-choice",)),
+)
+
+
+def encoder_heads(stem: str, without: tuple[str, ...] = ()) -> tuple[ModelHead, ...]:
+    """The head table of the encoder family whose transformers classes are `<stem><kind>` ("Bert" →
+    BertModel, BertForMaskedLM, ...), base model first; `without`: kinds it lacks ("ForPreTraining")."""
+    return tuple(ModelHead(f"LSG{stem}{kind}", f"{stem}{kind}", auto, tag, tasks)
+                 for kind, auto, tag, tasks in ENCODER_HEAD_KINDS if kind not in without)
 
 
 def head_named(name: str, heads) -> ModelHead:

@@ -10,6 +10,9 @@ own layer class with `self_attn` swapped for LSG attention; around that it uses 
   into token 0 (pool_with_global) and drop them; padded rows are dropped either way.
 * `first_token_masked`, `lsg_cross_attention_mask`: the 2-D mask under `mask_first_token`, and
   the mask a seq2seq decoder's cross-attention sees.
+* `LSGEmbeddingsMixin`: a family's embeddings with the g learned global tokens in front.
+* `lsg_encode`: pad, (project,) run the layers, trim: an encoder's forward on (n, g + t, ·) inputs.
+* `LSGBaseModelMixin`: the forward of a family's base model (embeddings → `lsg_encode` → pooler).
 * `LSGHeadMixin`: a transformers head class whose base model is swapped for the LSG one.
 * `LSGLoadingMixin`: `from_pretrained` warning about randomly initialised weights
   (`LSGMissingWeightsWarning`) and naming an unreadable safetensors file.
@@ -19,7 +22,9 @@ import sys
 import warnings
 
 import torch
+from transformers.modeling_outputs import BaseModelOutput, BaseModelOutputWithPoolingAndCrossAttentions
 
+from lsgzoo.attention.config import MAX_GLOBAL_TOKENS
 from lsgzoo.attention.layout import padded_length
 
 
@@ -113,6 +118,96 @@ def lsg_cross_attention_mask(attention_mask, config):
         ones = attention_mask.new_ones(attention_mask.shape[0], config.num_global_tokens)
         attention_mask = torch.cat([ones, attention_mask], dim=1)  # (n, g + t)
     return attention_mask
+
+
+class LSGEmbeddingsMixin:
+    """A transformers embeddings class → (n, g + t, e) with the g learned global tokens in front.
+
+    `class LSG<Name>Embeddings(LSGEmbeddingsMixin, <Name>Embeddings)`: the host embeds the tokens its own way
+    (called with keywords); the globals (`global_embeddings.weight`, 512 rows as wide as the word embeddings:
+    embedding_size for ALBERT) get no position or token type, only the host's LayerNorm and dropout. Both act
+    per row, so applying them to the globals apart equals the original's LayerNorm of the concatenation.
+    """
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.num_global_tokens = config.num_global_tokens
+        self.global_embeddings = torch.nn.Embedding(MAX_GLOBAL_TOKENS, self.word_embeddings.embedding_dim)
+
+    def forward(self, **inputs):
+        tokens = super().forward(**inputs)  # (n, t, e)
+        globals_ = self.dropout(self.LayerNorm(self.global_embeddings.weight[: self.num_global_tokens]))  # (g, e)
+        return prepend_global_tokens(globals_, tokens)  # (n, g + t, e)
+
+
+def lsg_encode(config, hidden_states, attention_mask, layers, output_hidden_states: bool = False, project=None,
+               **kwargs) -> BaseModelOutput:
+    """An LSG encoder's forward (spec §2.2 steps 3, 9) on embeddings (n, g + t, e), g global rows first.
+
+    The embeddings are right-padded with zeros to a block multiple (as the original, before `project`,
+    ALBERT's embedding → hidden mapping, if given), each of `layers` (callables (hidden, mask, **kwargs)
+    → hidden, the LSG self-attention inside) gets the 2-D padding mask (n, tp) of the real positions
+    (attention_mask (n, t), 1 = real, or None); the output pools global 0 into token 0 (pool_with_global)
+    and keeps the t real rows → (n, t, d). hidden_states (if asked) are untrimmed (n, g + tp, d), the
+    first one after `project`.
+    """
+    g = config.num_global_tokens
+    t = hidden_states.shape[1] - g
+    extra = padded_input_length(config, t) - t
+    if extra or attention_mask is not None:
+        attention_mask = right_pad(padding_mask_for(attention_mask, hidden_states[:, g:]), extra, 0)  # (n, tp)
+    hidden_states = right_pad(hidden_states, extra, 0.0)  # (n, g + tp, e)
+    if project is not None:
+        hidden_states = project(hidden_states)  # (n, g + tp, d)
+    all_hidden_states = [hidden_states] if output_hidden_states else None
+    for layer in layers:
+        hidden_states = layer(hidden_states, attention_mask, **kwargs)
+        if output_hidden_states:
+            all_hidden_states.append(hidden_states)
+    last_hidden_state, all_hidden_states = trim_encoder_output(hidden_states, all_hidden_states, config, t, False)
+    return BaseModelOutput(last_hidden_state=last_hidden_state,
+                           hidden_states=tuple(all_hidden_states) if output_hidden_states else None)
+
+
+UNUSED_ENCODER_ARGUMENTS = ("encoder_hidden_states", "encoder_attention_mask", "head_mask", "output_attentions",
+                            "use_cache", "cache", "past_key_values")
+
+
+class LSGBaseModelMixin:
+    """The forward of an encoder family's LSG base model: `embeddings` (the g globals in front) → its encoder
+    (attribute `lsg_encoder_attribute`, whose forward is `lsg_encode`) → (n, t, d) and `lsg_pool`'s output.
+
+    Inputs are the family's (token_type_ids only where it has token types); `head_mask`, cross-attention and
+    cache arguments are not supported (as the original's encoder, attentions are None).
+    """
+
+    lsg_encoder_attribute = "encoder"
+
+    def lsg_pool(self, sequence_output):
+        """The pooled output of (n, t, d), or None (the family has no pooler or it is switched off)."""
+        return None
+
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
+                inputs_embeds=None, output_hidden_states: bool | None = None, return_dict: bool | None = None,
+                **kwargs):
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("You must specify exactly one of input_ids or inputs_embeds")
+        for unused in UNUSED_ENCODER_ARGUMENTS:
+            kwargs.pop(unused, None)
+        if output_hidden_states is None:
+            output_hidden_states = self.config.output_hidden_states
+        embedded = {"input_ids": input_ids, "position_ids": position_ids, "inputs_embeds": inputs_embeds}
+        if token_type_ids is not None:
+            embedded["token_type_ids"] = token_type_ids
+        embeddings = self.embeddings(**embedded)  # (n, g + t, e)
+        encoder = getattr(self, self.lsg_encoder_attribute)
+        encoded = encoder(embeddings, attention_mask, output_hidden_states=output_hidden_states, **kwargs)
+        sequence_output = encoded.last_hidden_state  # (n, t, d)
+        output = BaseModelOutputWithPoolingAndCrossAttentions(
+            last_hidden_state=sequence_output, pooler_output=self.lsg_pool(sequence_output),
+            hidden_states=encoded.hidden_states,
+        )
+        return output if return_dict is not False else output.to_tuple()
 
 
 class LSGMissingWeightsWarning(UserWarning):

@@ -12,10 +12,8 @@ config.json keeps `model_type: "bert"` (plus `base_model_prefix: "lsg"`, the LSG
 load with these classes or `lsgzoo.models.load_model`; `AutoModel*` without remote code returns plain BERT.
 """
 
-from torch import nn
 from huggingface_hub.dataclasses import strict
 from transformers import BertConfig
-from transformers.modeling_outputs import BaseModelOutput, BaseModelOutputWithPoolingAndCrossAttentions
 from transformers.models.bert.modeling_bert import (
     BertEmbeddings,
     BertEncoder,
@@ -30,11 +28,10 @@ from transformers.models.bert.modeling_bert import (
     BertPreTrainedModel,
 )
 
-from lsgzoo.attention.config import MAX_GLOBAL_TOKENS
 from lsgzoo.attention.keys import LSGKeys
 from lsgzoo.attention.lsg import LSGSelfAttention
 from lsgzoo.models.lsg_config import LSGConfigMixin
-from lsgzoo.models.lsg_encoder import LSGHeadMixin, LSGLoadingMixin, padded_input_length, padding_mask_for, prepend_global_tokens, right_pad, trim_encoder_output  # noqa: E501
+from lsgzoo.models.lsg_encoder import LSGBaseModelMixin, LSGEmbeddingsMixin, LSGHeadMixin, LSGLoadingMixin, lsg_encode
 
 BERT_PROJECTIONS = ("query", "key", "value", None)  # the output projection is BertSelfOutput.dense
 
@@ -51,20 +48,8 @@ class LSGBertConfig(LSGConfigMixin, BertConfig, LSGKeys):
     auto_map: dict | None = None
 
 
-class LSGBertEmbeddings(BertEmbeddings):
+class LSGBertEmbeddings(LSGEmbeddingsMixin, BertEmbeddings):
     """BERT's embeddings → (n, g + t, d): the g global tokens (LayerNorm + dropout only) in front."""
-
-    def __init__(self, config: LSGBertConfig):
-        super().__init__(config)
-        self.num_global_tokens = config.num_global_tokens
-        self.global_embeddings = nn.Embedding(MAX_GLOBAL_TOKENS, config.hidden_size)  # 512 rows in every checkpoint
-
-    def forward(self, input_ids=None, token_type_ids=None, position_ids=None, inputs_embeds=None, **kwargs):
-        tokens = super().forward(input_ids, token_type_ids, position_ids, inputs_embeds, **kwargs)  # (n, t, d)
-        # LayerNorm and dropout act per row: applying them to the globals apart equals the original's
-        # LayerNorm of the concatenation
-        globals_ = self.dropout(self.LayerNorm(self.global_embeddings.weight[: self.num_global_tokens]))  # (g, d)
-        return prepend_global_tokens(globals_, tokens)  # (n, g + t, d)
 
 
 class LSGBertEncoder(BertEncoder):
@@ -84,21 +69,7 @@ class LSGBertEncoder(BertEncoder):
 
     def forward(self, hidden_states, attention_mask=None, output_hidden_states: bool = False, **kwargs):
         """hidden_states (n, g + t, d) from `LSGBertEmbeddings`; attention_mask (n, t), 1 = real."""
-        cfg = self.config
-        g = cfg.num_global_tokens
-        t = hidden_states.shape[1] - g
-        extra = padded_input_length(cfg, t) - t
-        if extra or attention_mask is not None:
-            attention_mask = right_pad(padding_mask_for(attention_mask, hidden_states[:, g:]), extra, 0)  # (n, tp)
-        hidden_states = right_pad(hidden_states, extra, 0.0)  # (n, g + tp, d)
-        all_hidden_states = [hidden_states] if output_hidden_states else None
-        for layer in self.layer:
-            hidden_states = layer(hidden_states, attention_mask, **kwargs)
-            if output_hidden_states:
-                all_hidden_states.append(hidden_states)
-        last_hidden_state, all_hidden_states = trim_encoder_output(hidden_states, all_hidden_states, cfg, t, False)
-        return BaseModelOutput(last_hidden_state=last_hidden_state,
-                               hidden_states=tuple(all_hidden_states) if output_hidden_states else None)
+        return lsg_encode(self.config, hidden_states, attention_mask, self.layer, output_hidden_states, **kwargs)
 
 
 class LSGBertPreTrainedModel(LSGLoadingMixin, BertPreTrainedModel):
@@ -107,9 +78,9 @@ class LSGBertPreTrainedModel(LSGLoadingMixin, BertPreTrainedModel):
     config_class = LSGBertConfig
 
 
-class LSGBertModel(LSGBertPreTrainedModel, BertModel):
+class LSGBertModel(LSGBaseModelMixin, LSGBertPreTrainedModel, BertModel):
     """BERT with LSG self-attention: last_hidden_state (n, t, d); the pooler reads token 0 (global 0's
-    output under pool_with_global)."""
+    output under pool_with_global). BERT's inputs (forward: `LSGBaseModelMixin`)."""
 
     def __init__(self, config: LSGBertConfig, add_pooling_layer: bool = True):
         LSGBertPreTrainedModel.__init__(self, config)
@@ -119,28 +90,8 @@ class LSGBertModel(LSGBertPreTrainedModel, BertModel):
         self.pooler = BertPooler(config) if add_pooling_layer else None
         self.post_init()
 
-    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
-                inputs_embeds=None, output_hidden_states: bool | None = None, return_dict: bool | None = None,
-                **kwargs):
-        """BERT's inputs; `head_mask`, cross-attention and cache arguments are not supported (as the original's
-        encoder, attentions are None)."""
-        if (input_ids is None) == (inputs_embeds is None):
-            raise ValueError("You must specify exactly one of input_ids or inputs_embeds")
-        for unused in ("encoder_hidden_states", "encoder_attention_mask", "head_mask", "output_attentions",
-                       "use_cache", "cache", "past_key_values"):
-            kwargs.pop(unused, None)
-        if output_hidden_states is None:
-            output_hidden_states = self.config.output_hidden_states
-        embeddings = self.embeddings(input_ids=input_ids, token_type_ids=token_type_ids, position_ids=position_ids,
-                                     inputs_embeds=inputs_embeds)  # (n, g + t, d)
-        encoded = self.encoder(embeddings, attention_mask, output_hidden_states=output_hidden_states, **kwargs)
-        sequence_output = encoded.last_hidden_state  # (n, t, d)
-        output = BaseModelOutputWithPoolingAndCrossAttentions(
-            last_hidden_state=sequence_output,
-            pooler_output=self.pooler(sequence_output) if self.pooler is not None else None,
-            hidden_states=encoded.hidden_states,
-        )
-        return output if return_dict is not False else output.to_tuple()
+    def lsg_pool(self, sequence_output):
+        return self.pooler(sequence_output) if self.pooler is not None else None
 
 
 class LSGBertForPreTraining(LSGHeadMixin, LSGBertPreTrainedModel, BertForPreTraining):

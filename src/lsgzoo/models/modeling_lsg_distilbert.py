@@ -1,0 +1,103 @@
+"""LSG-DistilBERT on transformers 5: DistilBERT whose self-attention is LSG, in the original's checkpoint format.
+
+`LSGDistilBertEmbeddings` is DistilBERT's (word + position, LayerNorm, dropout; no token types) with
+the g learned global tokens (`embeddings.global_embeddings.weight`, 512 rows; no position, same
+LayerNorm) in front; unlike the original's, it takes `inputs_embeds`. `LSGDistilBertTransformer`
+runs transformers' `TransformerBlock`s whose `attention` is `LSGSelfAttention` with DistilBERT's
+projection names (q_lin/k_lin/v_lin/out_lin) through `lsg_encode` (padding, pool_with_global, trim),
+as BERT's encoder does. Heads are transformers' DistilBERT heads with the base model swapped.
+
+The files keep `model_type: "distilbert"`, so plain `AutoModel*` returns DistilBERT: see `models.loading`.
+"""
+
+from huggingface_hub.dataclasses import strict
+from transformers import DistilBertConfig
+from transformers.models.distilbert.modeling_distilbert import (
+    DistilBertForMaskedLM,
+    DistilBertForMultipleChoice,
+    DistilBertForQuestionAnswering,
+    DistilBertForSequenceClassification,
+    DistilBertForTokenClassification,
+    DistilBertModel,
+    DistilBertPreTrainedModel,
+    Embeddings,
+    Transformer,
+)
+
+from lsgzoo.attention.keys import LSGKeys
+from lsgzoo.attention.lsg import LSGSelfAttention
+from lsgzoo.models.lsg_config import LSGConfigMixin
+from lsgzoo.models.lsg_encoder import LSGBaseModelMixin, LSGEmbeddingsMixin, LSGHeadMixin, LSGLoadingMixin, lsg_encode
+
+DISTILBERT_PROJECTIONS = ("q_lin", "k_lin", "v_lin", "out_lin")
+
+
+@strict
+class LSGDistilBertConfig(LSGConfigMixin, DistilBertConfig, LSGKeys):
+    """DistilBERT's configuration + the LSG keys (`models.lsg_config`); heads `n_heads`, dropout `attention_dropout`."""
+
+    lsg_heads_key = "n_heads"
+    lsg_dropout_key = "attention_dropout"
+
+    base_model_prefix: str = "lsg"
+    auto_map: dict | None = None
+
+
+class LSGDistilBertEmbeddings(LSGEmbeddingsMixin, Embeddings):
+    """DistilBERT's embeddings → (n, g + t, d): the g global tokens (LayerNorm + dropout only) in front;
+    `inputs_embeds` work (the original's crash there)."""
+
+
+class LSGDistilBertTransformer(Transformer):
+    """DistilBERT's encoder on (n, g + t, d) with LSG self-attention; returns (n, t, d) (`lsg_encode`)."""
+
+    def __init__(self, config: LSGDistilBertConfig):
+        super().__init__(config)
+        self.config = config
+        for layer in self.layer:
+            layer.attention = LSGSelfAttention(config.dim, config.n_heads, config.lsg_attention,
+                                               projections=DISTILBERT_PROJECTIONS)
+
+    def forward(self, hidden_states, attention_mask=None, output_hidden_states: bool = False, **kwargs):
+        """hidden_states (n, g + t, d) from `LSGDistilBertEmbeddings`; attention_mask (n, t), 1 = real."""
+        return lsg_encode(self.config, hidden_states, attention_mask, self.layer, output_hidden_states, **kwargs)
+
+
+class LSGDistilBertPreTrainedModel(LSGLoadingMixin, DistilBertPreTrainedModel):
+    """Base class of the LSG-DistilBERT models: DistilBERT's, with `LSGDistilBertConfig` and the loading checks."""
+
+    config_class = LSGDistilBertConfig
+
+
+class LSGDistilBertModel(LSGBaseModelMixin, LSGDistilBertPreTrainedModel, DistilBertModel):
+    """DistilBERT with LSG self-attention: last_hidden_state (n, t, d), no pooler; inputs_embeds work."""
+
+    lsg_encoder_attribute = "transformer"
+
+    def __init__(self, config: LSGDistilBertConfig):
+        super().__init__(config)  # DistilBERT's model, whose embeddings and transformer are replaced
+        self.embeddings = LSGDistilBertEmbeddings(config)
+        self.transformer = LSGDistilBertTransformer(config)
+        self.post_init()
+
+
+class LSGDistilBertForMaskedLM(LSGHeadMixin, LSGDistilBertPreTrainedModel, DistilBertForMaskedLM):
+    """DistilBERT's masked-LM head on LSG-DistilBERT (projector tied to the word embeddings)."""
+
+
+class LSGDistilBertForSequenceClassification(LSGHeadMixin, LSGDistilBertPreTrainedModel,
+                                             DistilBertForSequenceClassification):
+    """DistilBERT's classification head on token 0 of LSG-DistilBERT."""
+
+
+class LSGDistilBertForTokenClassification(LSGHeadMixin, LSGDistilBertPreTrainedModel,
+                                          DistilBertForTokenClassification):
+    """DistilBERT's token classification head on LSG-DistilBERT."""
+
+
+class LSGDistilBertForQuestionAnswering(LSGHeadMixin, LSGDistilBertPreTrainedModel, DistilBertForQuestionAnswering):
+    """DistilBERT's span-extraction head on LSG-DistilBERT."""
+
+
+class LSGDistilBertForMultipleChoice(LSGHeadMixin, LSGDistilBertPreTrainedModel, DistilBertForMultipleChoice):
+    """DistilBERT's multiple-choice head on LSG-DistilBERT (choices flattened into the batch)."""
