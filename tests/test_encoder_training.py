@@ -84,23 +84,31 @@ def test_cli_trains_tiny_encoder_on_majority_and_writes_accuracy(tmp_path):
     assert summary["monitor"] == "val/accuracy" and summary["best_checkpoint"] == "checkpoints/best.ckpt"
 
 
+def plain_encoder_folder(folder: Path, config_name: str, model_name: str, **sizes) -> Path:
+    """A tiny plain transformers classifier (random init, seed 0, 512 positions) with a word-piece tokenizer
+    over VOCAB, written to `folder`."""
+    import transformers
+    from transformers import BertTokenizer
+
+    folder.mkdir(parents=True)
+    (folder / "vocab.txt").write_text("\n".join(VOCAB) + "\n")
+    BertTokenizer(str(folder / "vocab.txt")).save_pretrained(folder)
+    torch.manual_seed(0)
+    config = getattr(transformers, config_name)(vocab_size=len(VOCAB), max_position_embeddings=512, pad_token_id=0,
+                                                **sizes)
+    getattr(transformers, model_name)(config).save_pretrained(folder)
+    return folder
+
+
 @pytest.fixture(scope="module")
 def bert_folders(tmp_path_factory):
     """A tiny plain BertForSequenceClassification built here (512 positions, a vocabulary holding the task's
     symbols), and its LSG conversion to 128 tokens with `lsgzoo convert`."""
-    from transformers import BertConfig, BertForSequenceClassification, BertTokenizer
-
     from lsgzoo.cli import main as cli
 
     root = tmp_path_factory.mktemp("bert")
-    plain = root / "plain"
-    plain.mkdir()
-    (plain / "vocab.txt").write_text("\n".join(VOCAB) + "\n")
-    BertTokenizer(str(plain / "vocab.txt")).save_pretrained(plain)
-    torch.manual_seed(0)
-    BertForSequenceClassification(BertConfig(vocab_size=len(VOCAB), hidden_size=32, num_hidden_layers=2,
-                                             num_attention_heads=4, intermediate_size=64,
-                                             max_position_embeddings=512)).save_pretrained(plain)
+    plain = plain_encoder_folder(root / "plain", "BertConfig", "BertForSequenceClassification", hidden_size=32,
+                                 num_hidden_layers=2, num_attention_heads=4, intermediate_size=64)
     converted = root / "lsg"
     assert cli(["convert", str(plain), str(converted), "--max-length", "128", "--block-size", "16",
                 "--sparse-block-size", "16"]) == 0
@@ -198,32 +206,21 @@ def test_every_family_row_names_its_training_settings():
         assert "pad_token_id" in dict(family.token_ids), family.name
 
 
-PLAIN_ENCODERS = {  # family: (config class, classification class, size settings in the family's names)
-    "distilbert": ("DistilBertConfig", "DistilBertForSequenceClassification",
-                   dict(dim=32, n_layers=2, n_heads=4, hidden_dim=64)),
-    "albert": ("AlbertConfig", "AlbertForSequenceClassification",
-               dict(embedding_size=16, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                    intermediate_size=64)),
+PLAIN_ENCODERS = {  # family: (config class, classification class)
+    "distilbert": ("DistilBertConfig", "DistilBertForSequenceClassification"),
+    "albert": ("AlbertConfig", "AlbertForSequenceClassification"),
 }
+SIZES = {"distilbert": dict(dim=32, n_layers=2, n_heads=4, hidden_dim=64),  # in each family's own names
+         "albert": dict(embedding_size=16, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                        intermediate_size=64)}
 
 
 @pytest.mark.parametrize("family", sorted(PLAIN_ENCODERS))
 def test_other_encoder_families_train_from_a_plain_folder(family, tmp_path):
     """Every merged encoder row trains through model=pretrained, its dropout under its own config names."""
-    import transformers
-    from transformers import BertTokenizer
-
     from lsgzoo.models import family_named
 
-    config_name, model_name, sizes = PLAIN_ENCODERS[family]
-    plain = tmp_path / "plain"
-    plain.mkdir()
-    (plain / "vocab.txt").write_text("\n".join(VOCAB) + "\n")
-    BertTokenizer(str(plain / "vocab.txt")).save_pretrained(plain)
-    torch.manual_seed(0)
-    config = getattr(transformers, config_name)(vocab_size=len(VOCAB), max_position_embeddings=512, pad_token_id=0,
-                                                **sizes)
-    getattr(transformers, model_name)(config).save_pretrained(plain)
+    plain = plain_encoder_folder(tmp_path / "plain", *PLAIN_ENCODERS[family], **SIZES[family])
     run_dir = tmp_path / "run"
     train(run_dir, ["model=pretrained", f"model.name_or_path={plain}", "data.task=classification",
                     "model.dropout=0.2", "model.attention_dropout=0.05", *QUICK])
