@@ -37,6 +37,12 @@ class Family:
     token_type_key: a token-type table whose row 0 is added to every global token (BERT-like
         embeddings; the original's `use_token_ids`), or None.
     The conversion facts default to the BERT-like encoders' `embeddings` module (no offset rows).
+    config_keys: what training's family-neutral model settings are called in this family's config
+        (`model.dropout`, `model.attention_dropout`, and the encoder head count `num_heads`), as
+        (training name, config field) pairs; the default is BERT's names. The attention-dropout and
+        head fields must be the config class's `lsg_dropout_key` / `lsg_heads_key` (tested per row).
+    token_ids: the config's special-token ids a from-scratch model takes from its tokenizer, as
+        (config field, tokenizer attribute) pairs; the default is the padding id only.
     """
 
     name: str
@@ -54,6 +60,26 @@ class Family:
     global_embeddings_key: str = "embeddings.global_embeddings.weight"
     token_embeddings_key: str = "embeddings.word_embeddings.weight"
     token_type_key: str | None = None
+    config_keys: tuple[tuple[str, str], ...] = (
+        ("dropout", "hidden_dropout_prob"), ("attention_dropout", "attention_probs_dropout_prob"),
+        ("num_heads", "num_attention_heads"))
+    token_ids: tuple[tuple[str, str], ...] = (("pad_token_id", "pad_token_id"),)
+
+    def config_key(self, name: str) -> str:
+        """The config field behind a training name ("dropout", "attention_dropout", "num_heads")."""
+        keys = dict(self.config_keys)
+        if name not in keys:
+            raise KeyError(f"the {self.display_name} row of FAMILIES maps no {name!r}; it maps {sorted(keys)}")
+        return keys[name]
+
+    def training_overrides(self, **settings) -> dict:
+        """Training names (dropout=..., attention_dropout=...) → this family's config fields."""
+        return {self.config_key(name): value for name, value in settings.items()}
+
+    def token_id_settings(self, tokenizer) -> dict:
+        """The config's special-token ids read from `tokenizer` (those it has)."""
+        return {field: getattr(tokenizer, attribute) for field, attribute in self.token_ids
+                if getattr(tokenizer, attribute, None) is not None}
 
     def auto_map(self) -> dict:
         """`auto_map` of a checkpoint: AutoConfig and every head's Auto class → the shipped code module."""
@@ -116,6 +142,10 @@ FAMILIES = (
         position_keys=("encoder.embed_positions.weight", "decoder.embed_positions.weight"), position_offset=2,
         config_position_offset=0,
         global_embeddings_key="encoder.global_embeddings.weight", token_embeddings_key="shared.weight",
+        config_keys=(("dropout", "dropout"), ("attention_dropout", "attention_dropout"),
+                     ("num_heads", "encoder_attention_heads")),
+        token_ids=(("pad_token_id", "pad_token_id"), ("bos_token_id", "bos_token_id"), ("eos_token_id", "eos_token_id"),
+                   ("decoder_start_token_id", "eos_token_id"), ("forced_eos_token_id", "eos_token_id")),
     ),
     Family(
         name="bert", display_name="BERT", model_types=("bert",), config_class="LSGBertConfig",
@@ -130,6 +160,7 @@ FAMILIES = (
         code_module="modeling_lsg_distilbert", code_files=("models/modeling_lsg_distilbert.py",),
         heads=encoder_heads("DistilBert", without=("ForPreTraining",)),
         default_architecture="DistilBertForMaskedLM",
+        config_keys=(("dropout", "dropout"), ("attention_dropout", "attention_dropout"), ("num_heads", "n_heads")),
         description="DistilBERT whose self-attention is LSG (Local + Sparse + Global); embeddings and heads are "
                     "DistilBERT's.",
     ),
@@ -166,13 +197,18 @@ def family_named(name: str) -> Family:
     raise ValueError(f"unknown model family {name!r}; lsgzoo knows {[f.name for f in FAMILIES]}")
 
 
+def supported_model_types() -> list[str]:
+    """Every `model_type` some family converts and loads, sorted."""
+    return sorted(t for family in FAMILIES for t in family.model_types)
+
+
 def family_for_model_type(model_type: str) -> Family:
     """The family converting/loading config.json files with this `model_type` (ValueError listing them)."""
     for family in FAMILIES:
         if model_type in family.model_types:
             return family
-    known = sorted(t for family in FAMILIES for t in family.model_types)
-    raise ValueError(f"model_type {model_type!r} has no LSG family in lsgzoo; supported model types: {known}")
+    raise ValueError(f"model_type {model_type!r} has no LSG family in lsgzoo; supported model types: "
+                     f"{supported_model_types()}")
 
 
 def family_of_class(name: str) -> Family | None:
