@@ -10,8 +10,10 @@ from omegaconf.errors import ConfigKeyError, ValidationError
 
 from lsgzoo.training.config import CONFIG_DIR, ConfigError, compose_config
 
-REQUIRED = {  # options with mandatory (???) values get a local stand-in
-    "model/pretrained": ["model.name_or_path={tmp}"],
+ROOT = Path(__file__).resolve().parents[1]
+REQUIRED = {  # options with mandatory (???) values get a local stand-in; an encoder-only model a classification task
+    "model/pretrained": [f"model.name_or_path={ROOT / 'tests' / 'fixtures' / 'original' / 'convert_src_1024'}"],
+    "model/tiny_encoder": ["data=majority"],
     "data/hf": ["data.source.name=local/dataset"],
     "data/files": ["data.source.train={tmp}/train.jsonl", "data.source.validation={tmp}/val.jsonl"],
 }

@@ -40,6 +40,12 @@ class Family:
         rows repeated) or "recompute" (tables computed by formula, e.g. Pegasus's sinusoidal ones: the
         converted model's own table of the new length, as the original's `resize_position_embeddings`).
     The conversion facts default to the BERT-like encoders' `embeddings` module (no offset rows).
+    config_keys: what training's family-neutral model settings are called in this family's config
+        (`model.dropout`, `model.attention_dropout`, and the encoder head count `num_heads`), as
+        (training name, config field) pairs; the default is BERT's names. The attention-dropout and
+        head fields must be the config class's `lsg_dropout_key` / `lsg_heads_key` (tested per row).
+    token_ids: the config's special-token ids a from-scratch model takes from its tokenizer, as
+        (config field, tokenizer attribute) pairs; the default is the padding id only.
     """
 
     name: str
@@ -58,6 +64,26 @@ class Family:
     token_embeddings_key: str = "embeddings.word_embeddings.weight"
     token_type_key: str | None = None
     position_rule: str = "tile"
+    config_keys: tuple[tuple[str, str], ...] = (
+        ("dropout", "hidden_dropout_prob"), ("attention_dropout", "attention_probs_dropout_prob"),
+        ("num_heads", "num_attention_heads"))
+    token_ids: tuple[tuple[str, str], ...] = (("pad_token_id", "pad_token_id"),)
+
+    def config_key(self, name: str) -> str:
+        """The config field behind a training name ("dropout", "attention_dropout", "num_heads")."""
+        keys = dict(self.config_keys)
+        if name not in keys:
+            raise KeyError(f"the {self.display_name} row of FAMILIES maps no {name!r}; it maps {sorted(keys)}")
+        return keys[name]
+
+    def training_overrides(self, **settings) -> dict:
+        """Training names (dropout=..., attention_dropout=...) → this family's config fields."""
+        return {self.config_key(name): value for name, value in settings.items()}
+
+    def token_id_settings(self, tokenizer) -> dict:
+        """The config's special-token ids read from `tokenizer` (those it has)."""
+        return {field: getattr(tokenizer, attribute) for field, attribute in self.token_ids
+                if getattr(tokenizer, attribute, None) is not None}
 
     def auto_map(self) -> dict:
         """`auto_map` of a checkpoint: AutoConfig and every head's Auto class → the shipped code module."""
@@ -98,12 +124,22 @@ def roberta_like(name: str, display_name: str, stem: str, model_type: str | None
     )
 
 
+# BART's names for training's model settings, and the special-token ids its from-scratch config takes from the
+# tokenizer (decoder start and forced end: eos); mBART's and Pegasus's config fields are BART's.
+SEQ2SEQ_CONFIG_KEYS = (("dropout", "dropout"), ("attention_dropout", "attention_dropout"),
+                       ("num_heads", "encoder_attention_heads"))
+SEQ2SEQ_TOKEN_IDS = (("pad_token_id", "pad_token_id"), ("bos_token_id", "bos_token_id"),
+                     ("eos_token_id", "eos_token_id"), ("decoder_start_token_id", "eos_token_id"),
+                     ("forced_eos_token_id", "eos_token_id"))
+
+
 def bart_like(name: str, display_name: str, stem: str, code_files: tuple[str, ...] | None = None,
               without: tuple[str, ...] = (), description: str | None = None, **facts) -> Family:
     """The row of an encoder-decoder family laid out as BART (`<stem>Model`, `<stem>ForConditionalGeneration`,
     ...): `lsg_seq2seq` plus its model file shipped, `seq2seq_heads`, the shared token table, encoder and
-    decoder position tables, the encoder's global tokens; `facts`: its other conversion facts (offset rows,
-    position rule)."""
+    decoder position tables, the encoder's global tokens, BART's config names for training and special-token
+    ids (`SEQ2SEQ_TOKEN_IDS`); `facts`: its other fields (offset rows, position rule, token ids)."""
+    facts = {"config_keys": SEQ2SEQ_CONFIG_KEYS, "token_ids": SEQ2SEQ_TOKEN_IDS, **facts}
     return Family(
         name=name, display_name=display_name, model_types=(name,), config_class=f"LSG{stem}Config",
         code_module=f"modeling_lsg_{name}",
@@ -124,7 +160,9 @@ FAMILIES = (
               description="mBART (or BARThez) whose encoder self-attention is LSG (Local + Sparse + Global); decoder "
                           "and heads are mBART's."),
     bart_like("pegasus", "Pegasus", "Pegasus", without=("ForQuestionAnswering", "ForSequenceClassification"),
-              position_rule="recompute"),
+              position_rule="recompute",  # sinusoidal tables; the decoder starts with the padding id, no bos
+              token_ids=(("pad_token_id", "pad_token_id"), ("eos_token_id", "eos_token_id"),
+                         ("decoder_start_token_id", "pad_token_id"), ("forced_eos_token_id", "eos_token_id"))),
     Family(
         name="bert", display_name="BERT", model_types=("bert",), config_class="LSGBertConfig",
         code_module="modeling_lsg_bert", code_files=("models/modeling_lsg_bert.py",),
@@ -138,6 +176,7 @@ FAMILIES = (
         code_module="modeling_lsg_distilbert", code_files=("models/modeling_lsg_distilbert.py",),
         heads=encoder_heads("DistilBert", without=("ForPreTraining",)),
         default_architecture="DistilBertForMaskedLM",
+        config_keys=(("dropout", "dropout"), ("attention_dropout", "attention_dropout"), ("num_heads", "n_heads")),
         description="DistilBERT whose self-attention is LSG (Local + Sparse + Global); embeddings and heads are "
                     "DistilBERT's.",
     ),
@@ -174,13 +213,18 @@ def family_named(name: str) -> Family:
     raise ValueError(f"unknown model family {name!r}; lsgzoo knows {[f.name for f in FAMILIES]}")
 
 
+def supported_model_types() -> list[str]:
+    """Every `model_type` some family converts and loads, sorted."""
+    return sorted(t for family in FAMILIES for t in family.model_types)
+
+
 def family_for_model_type(model_type: str) -> Family:
     """The family converting/loading config.json files with this `model_type` (ValueError listing them)."""
     for family in FAMILIES:
         if model_type in family.model_types:
             return family
-    known = sorted(t for family in FAMILIES for t in family.model_types)
-    raise ValueError(f"model_type {model_type!r} has no LSG family in lsgzoo; supported model types: {known}")
+    raise ValueError(f"model_type {model_type!r} has no LSG family in lsgzoo; supported model types: "
+                     f"{supported_model_types()}")
 
 
 def family_of_class(name: str) -> Family | None:

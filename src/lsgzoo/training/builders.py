@@ -1,8 +1,9 @@
-"""Build the tokenizer and the LSG model a run config asks for (a tiny LSG-BART, or a checkpoint of any family)."""
+"""Build the tokenizer and the LSG model a run config asks for: a random-init model of a family (`model.family`),
+or a checkpoint folder of any family. Family differences come from its row of `models.families.FAMILIES`."""
 
 from pathlib import Path
 
-from lsgzoo.training.config import attention_settings
+from lsgzoo.training.config import ConfigError, attention_settings, validate_model_family
 from lsgzoo.training.rundir import TOKENIZER_DIR
 
 
@@ -29,40 +30,71 @@ def build_tokenizer(cfg, datasets, run_dir: Path, extra_texts=()):
     return tokenizer
 
 
-def build_model(cfg, tokenizer, num_labels: int | None = None):
-    """A random-init tiny LSG-BART, or a checkpoint folder of any family (a plain one is converted on load).
+# Keys of the `model` group that are not config fields of the family: where the model comes from, its tokenizer,
+# and the family-neutral settings each family names in its row (`Family.config_keys`).
+MODEL_GROUP_KEYS = ("name_or_path", "family", "tokenizer", "dropout", "attention_dropout")
 
-    The run's attention keys override the checkpoint's; weights never depend on them except
-    num_global_tokens (checked against the checkpoint's global table size, 512 rows). The class is the
-    head of the checkpoint's family (`models.families`) whose task names include `data.task`.
+
+def config_fields(config_class) -> frozenset:
+    import dataclasses
+
+    return frozenset(field.name for field in dataclasses.fields(config_class))
+
+
+def training_overrides(cfg, family, config_class) -> dict:
+    """model.dropout / model.attention_dropout under the family's config names (checked to be config fields:
+    transformers configs accept unknown keys silently)."""
+    overrides = family.training_overrides(dropout=cfg.model.dropout, attention_dropout=cfg.model.attention_dropout)
+    unknown = sorted(set(overrides) - config_fields(config_class))
+    if unknown:
+        raise ConfigError(f"model.dropout: the {family.display_name} row of FAMILIES maps it to {unknown}, which "
+                          f"{config_class.__name__} does not have; fix that row's config_keys")
+    return overrides
+
+
+def scratch_config(cfg, family, config_class, tokenizer, **settings):
+    """A random-init model's config: the `model` group's family-native keys (every key but MODEL_GROUP_KEYS),
+    the vocabulary and special-token ids of the tokenizer, and `settings`."""
+    native = {key: cfg.model[key] for key in cfg.model if key not in MODEL_GROUP_KEYS}
+    unknown = sorted(set(native) - config_fields(config_class))
+    if unknown:
+        raise ConfigError(f"model.{unknown[0]}: not a setting of {config_class.__name__} (model.family={family.name}); "
+                          f"besides {', '.join(MODEL_GROUP_KEYS)} the model group holds that config's own fields")
+    return config_class(**native, vocab_size=len(tokenizer), **family.token_id_settings(tokenizer), **settings)
+
+
+def build_model(cfg, tokenizer, num_labels: int | None = None):
+    """A random-init model of `model.family` (tiny.yaml: LSG-BART; tiny_encoder.yaml: LSG-BERT), or a checkpoint
+    folder of any family (a plain one is converted on load).
+
+    The class is the head of the family (`models.families`) whose task names include `data.task`
+    (classification: the family's ForSequenceClassification). The run's attention keys override the
+    checkpoint's; weights never depend on them except num_global_tokens (checked against the checkpoint's
+    global table size, 512 rows). model.dropout / model.attention_dropout reach the config under the
+    family's own names (`Family.config_keys`), never BART's by assumption.
     """
-    from lsgzoo.models import LSG_BART_CLASSES, LSGBartConfig, is_lsg_checkpoint, load_model
-    from lsgzoo.models.loading import checkpoint_family
+    from lsgzoo.models import is_lsg_checkpoint, load_model
+    from lsgzoo.models.loading import lsg_classes, lsg_config_class
 
     attention = attention_settings(cfg)
     task = cfg.data.task
     extra = {"num_labels": num_labels} if task == "classification" else {}
+    family = validate_model_family(cfg)
+    architecture = family.head_for_task(task).lsg_class
+    config_class = lsg_config_class(family)
+    overrides = dict(attention, **training_overrides(cfg, family, config_class), **extra)
     if cfg.model.name_or_path is None:
-        architecture = LSGBartConfig.lsg_family().head_for_task(task).lsg_class
-        m = cfg.model
-        config = LSGBartConfig(
-            vocab_size=len(tokenizer), d_model=m.d_model, encoder_layers=m.encoder_layers,
-            decoder_layers=m.decoder_layers, encoder_attention_heads=m.encoder_attention_heads,
-            decoder_attention_heads=m.decoder_attention_heads, encoder_ffn_dim=m.encoder_ffn_dim,
-            decoder_ffn_dim=m.decoder_ffn_dim, dropout=m.dropout, attention_dropout=m.attention_dropout, init_std=m.init_std,
-            max_position_embeddings=m.max_position_embeddings, pad_token_id=tokenizer.pad_token_id,
-            bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-            decoder_start_token_id=tokenizer.eos_token_id, forced_eos_token_id=tokenizer.eos_token_id,
-            **attention, **extra)
-        return LSG_BART_CLASSES[architecture](config)
-    path = str(cfg.model.name_or_path)
-    architecture = checkpoint_family(path).head_for_task(task).lsg_class
-    overrides = dict(attention, dropout=cfg.model.dropout, attention_dropout=cfg.model.attention_dropout, **extra)
-    if is_lsg_checkpoint(path):
-        model = load_model(path, task, **overrides)
+        model = lsg_classes(family)[architecture](scratch_config(cfg, family, config_class, tokenizer, **overrides))
     else:
-        from lsgzoo.models.conversion import convert_to_lsg
+        path = str(cfg.model.name_or_path)
+        if is_lsg_checkpoint(path):
+            model = load_model(path, task, **overrides)
+        else:
+            from lsgzoo.models.conversion import convert_to_lsg
 
-        model, _, _ = convert_to_lsg(path, max_length=cfg.data.max_source_length, architecture=architecture,
-                                     **overrides)
+            model, _, _ = convert_to_lsg(path, max_length=cfg.data.max_source_length, architecture=architecture,
+                                         **overrides)
+    # the run dir's model/config.json names the class trained (read back by load_run_model and export): a new
+    # config has no architectures, a checkpoint's names the head it was saved with, not data.task's
+    model.config.architectures = [type(model).__name__]
     return model.train()  # from_pretrained returns eval mode: dropout would stay off while fine-tuning

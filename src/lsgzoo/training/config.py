@@ -53,15 +53,16 @@ def validate_config(cfg) -> None:
 
     settings = attention_settings(cfg)
     sparsity = settings["sparsity_type"]
+    _check(cfg.data.task in ("seq2seq", "classification"), "data.task", "use seq2seq or classification")
+    family = validate_model_family(cfg)
     try:  # the one validation of the attention settings (the model config validates its own copy)
-        LSGAttentionConfig(**settings, num_heads=cfg.model.get("encoder_attention_heads"),
-                           attention_dropout=cfg.model.get("attention_dropout") or 0.0)
+        heads = cfg.model.get(family.config_key("num_heads")) if cfg.model.name_or_path is None else None
+        LSGAttentionConfig(**settings, num_heads=heads, attention_dropout=cfg.model.get("attention_dropout") or 0.0)
     except (ValueError, KeyError) as error:
         raise ConfigError(f"attention: {error}") from None
     _check(sparsity in ("none",) or settings["sparsity_factor"] >= 1, "attention.sparsity_factor",
            "must be ≥ 1 for a sparse selector (or use attention.sparsity_type=none)")
     data = cfg.data
-    _check(data.task in ("seq2seq", "classification"), "data.task", "use seq2seq or classification")
     for key in ("batch_size", "eval_batch_size", "max_source_length", "max_target_length"):
         _check(isinstance(data[key], int) and data[key] >= 1, f"data.{key}", f"got {data[key]!r}; use an integer ≥ 1")
     block = settings["block_size"]
@@ -77,9 +78,6 @@ def validate_config(cfg) -> None:
         _check(cfg.model.max_position_embeddings >= data.max_source_length, "model.max_position_embeddings",
                f"{cfg.model.max_position_embeddings} < data.max_source_length={data.max_source_length}; raise it")
         _check(cfg.model.tokenizer.kind in ("word", "bpe"), "model.tokenizer.kind", "use word or bpe")
-    elif not Path(str(cfg.model.name_or_path)).is_dir():
-        raise ConfigError(f"model.name_or_path: {cfg.model.name_or_path!r} is not a local checkpoint folder "
-                          "(hub downloads are not available here; convert or download it first)")
     optim = cfg.optim
     _check(optim.lr > 0, "optim.lr", f"got {optim.lr}; use a positive learning rate")
     _check(optim.warmup_steps >= 0, "optim.warmup_steps", "must be ≥ 0")
@@ -88,6 +86,44 @@ def validate_config(cfg) -> None:
     _check(cfg.num_threads is None or (isinstance(cfg.num_threads, int) and cfg.num_threads >= 1), "num_threads",
            f"got {cfg.num_threads!r}; use null (torch's default) or a positive integer")
     _check(cfg.checkpoint.every_n_train_steps >= 1, "checkpoint.every_n_train_steps", "must be ≥ 1")
+
+
+def validate_model_family(cfg):
+    """The family row the run builds (`models.families`), checked: a known `model.family` (from scratch) or a
+    checkpoint folder whose config.json has a family, and a head of that family for `data.task`."""
+    from lsgzoo.models.families import FAMILIES, family_named, family_of_config, supported_model_types
+
+    path = cfg.model.name_or_path
+    if path is None:
+        name = cfg.model.get("family") or FAMILIES[0].name
+        try:
+            family = family_named(name)
+        except ValueError:
+            raise ConfigError(f"model.family: {name!r} is unknown; choose one of "
+                              f"{', '.join(f.name for f in FAMILIES)}") from None
+        source = f"model.family={family.name}"
+    else:
+        folder = Path(str(path))
+        _check(folder.is_dir(), "model.name_or_path", f"{str(path)!r} is not a local checkpoint folder (hub "
+               "downloads are not available here; convert or download it first)")
+        _check((folder / "config.json").is_file(), "model.name_or_path", f"{str(path)!r} has no config.json")
+        import json
+
+        config = json.loads((folder / "config.json").read_text())
+        try:
+            family = family_of_config(config)
+        except ValueError:
+            raise ConfigError(f"model.name_or_path: {str(path)!r} is a {config.get('model_type')!r} checkpoint, which "
+                              f"has no LSG family in lsgzoo; supported model types: "
+                              f"{', '.join(supported_model_types())}") from None
+        source = f"{str(path)!r} ({family.display_name})"
+    try:
+        family.head_for_task(cfg.data.task)
+    except ValueError:
+        tasks = sorted({task for head in family.heads for task in head.tasks} & {"seq2seq", "classification"})
+        raise ConfigError(f"data.task: {source} has no {cfg.data.task} head; with this model use data.task="
+                          f"{' or '.join(tasks) or '(none of seq2seq, classification)'}") from None
+    return family
 
 
 def validate_metrics(data) -> None:
