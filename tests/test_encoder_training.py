@@ -209,10 +209,14 @@ def test_every_family_row_names_its_training_settings():
 PLAIN_ENCODERS = {  # family: (config class, classification class)
     "distilbert": ("DistilBertConfig", "DistilBertForSequenceClassification"),
     "albert": ("AlbertConfig", "AlbertForSequenceClassification"),
+    "roberta": ("RobertaConfig", "RobertaForSequenceClassification"),
+    "electra": ("ElectraConfig", "ElectraForSequenceClassification"),
 }
+BERT_LIKE_SIZES = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64)
 SIZES = {"distilbert": dict(dim=32, n_layers=2, n_heads=4, hidden_dim=64),  # in each family's own names
-         "albert": dict(embedding_size=16, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                        intermediate_size=64)}
+         "albert": dict(embedding_size=16, **BERT_LIKE_SIZES),
+         "roberta": BERT_LIKE_SIZES,
+         "electra": dict(embedding_size=16, **BERT_LIKE_SIZES)}
 
 
 @pytest.mark.parametrize("family", sorted(PLAIN_ENCODERS))

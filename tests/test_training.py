@@ -226,15 +226,23 @@ def test_aclsum_smoke_on_real_long_papers(tmp_path):
     assert summary["train_tokens_per_s"] > 0
 
 
-@pytest.mark.parametrize("source", ["exported_run", "plain_bart"])
+PLAIN_SEQ2SEQ = {  # a plain (not yet LSG) checkpoint folder of each encoder-decoder family, with its tokenizer
+    "plain_bart": ROOT / "tests" / "fixtures" / "original" / "convert_src_1024",
+    "plain_mbart": ROOT / "tests" / "fixtures" / "original_families" / "mbart" / "convert_src_mbart",
+    "plain_pegasus": ROOT / "tests" / "fixtures" / "original_families" / "pegasus" / "convert_src_pegasus",
+}
+
+
+@pytest.mark.parametrize("source", ["exported_run", *PLAIN_SEQ2SEQ])
 def test_training_from_a_checkpoint_folder(trained_run, tmp_path, source):
-    """model=pretrained: an LSG-BART folder (this run's own export) or a plain BART folder, converted on load."""
+    """model=pretrained: an LSG-BART folder (this run's own export) or a plain BART / mBART / Pegasus folder,
+    converted on load, trains through the same seq2seq path."""
     if source == "exported_run":
         from lsgzoo.hub.export import export_model
 
         folder = export_model(trained_run[0], tmp_path / "exported")
     else:
-        folder = ROOT / "tests" / "fixtures" / "original" / "convert_src_1024"
+        folder = PLAIN_SEQ2SEQ[source]
     overrides = TINY + ["model=pretrained", f"model.name_or_path={folder}", "trainer.max_steps=4", "logger=csv",
                         "trainer.val_check_interval=4", "test_after_training=false", "data.tokenizer_kind=bpe"]
     from lsgzoo.training.run import run_training
