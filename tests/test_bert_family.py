@@ -131,8 +131,8 @@ def test_the_auto_class_trap_is_caught(converted):
 
 def test_the_bert_row_is_the_only_place_its_heads_are_listed():
     """The BERT heads come from its row (`encoder_heads("Bert")` in models/families.py); no other source file
-    names one as a string (only the class definitions in modeling_lsg_bert.py): loading, conversion, export
-    and the CLI derive."""
+    names one as a string: modeling_lsg_bert.py builds them from the row (`define_lsg_heads`), loading,
+    conversion, export and the CLI derive."""
     from lsgzoo.models.heads import encoder_heads
 
     assert BERT.heads == encoder_heads("Bert")

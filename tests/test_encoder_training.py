@@ -199,8 +199,8 @@ def test_every_family_row_names_its_training_settings():
     for family in FAMILIES:
         config_class = lsg_config_class(family)
         fields = {field.name for field in dataclasses.fields(config_class)}
-        assert family.config_key("attention_dropout") == config_class.lsg_dropout_key, family.name
-        assert family.config_key("num_heads") == config_class.lsg_heads_key, family.name
+        assert family.config_key("attention_dropout") == config_class.lsg_dropout_key(), family.name
+        assert family.config_key("num_heads") == config_class.lsg_heads_key(), family.name
         assert family.config_key("dropout") in fields, family.name
         assert {field for field, _ in family.token_ids} <= fields, family.name
         assert "pad_token_id" in dict(family.token_ids), family.name

@@ -24,11 +24,6 @@ class LSGBartConfig(LSGConfigMixin, BartConfig, LSGKeys):
     lsg_attention: the validated `LSGAttentionConfig` of these settings (one object, shared by the layers).
     """
 
-    base_model_prefix: str = "lsg"
-    auto_map: dict | None = None
-    lsg_heads_key = "encoder_attention_heads"
-    lsg_dropout_key = "attention_dropout"
-
 
 LSG_BART_AUTO_MAP = LSGBartConfig.lsg_family().auto_map()
 LSG_BART_CONFIG_KEYS = LSG_KEYS  # the LSG keys LSGBartConfig adds to BART (all serialised), from `LSGKeys`

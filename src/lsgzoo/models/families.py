@@ -7,7 +7,8 @@ embeddings). Loading (`models.loading`), conversion (`models.conversion`), expor
 the CLI and training read this table and never branch on a family name.
 
 Adding a family = one model file (`models/modeling_lsg_<name>.py`: its config class and models,
-built from the shared `models.lsg_config` and `models.lsg_encoder`) plus one row here. Names, not
+built from the shared `models.lsg_config` and `models.lsg_encoder`; its heads come from the row,
+`lsg_encoder.define_lsg_heads`) plus one row here. Names, not
 classes: this module is part of the exported code and is imported before any model class exists.
 """
 
@@ -42,8 +43,8 @@ class Family:
     The conversion facts default to the BERT-like encoders' `embeddings` module (no offset rows).
     config_keys: what training's family-neutral model settings are called in this family's config
         (`model.dropout`, `model.attention_dropout`, and the encoder head count `num_heads`), as
-        (training name, config field) pairs; the default is BERT's names. The attention-dropout and
-        head fields must be the config class's `lsg_dropout_key` / `lsg_heads_key` (tested per row).
+        (training name, config field) pairs; the default is BERT's names. The LSG config reads LSG
+        attention's dropout and head count from the last two (`LSGConfigMixin.lsg_host_keys`).
     token_ids: the config's special-token ids a from-scratch model takes from its tokenizer, as
         (config field, tokenizer attribute) pairs; the default is the padding id only.
     """

@@ -2,8 +2,10 @@
 
 A row names the LSG class, the transformers class it extends (and converts from), the Auto class
 its exported `auto_map` entry sits under, the Hub pipeline tag, and the task names `load_model`,
-`lsgzoo convert --task` and training (`data.task`) accept. Class names, not classes: the config
-modules use the tables before the model classes exist. `encoder_heads` / `seq2seq_heads` build the
+`lsgzoo convert --task` and training (`data.task`) accept. The family's model file declares the
+base model (the first row) by hand; the other heads are built from these rows
+(`lsg_encoder.define_lsg_heads`). Class names, not classes: the config modules use the tables
+before the model classes exist. `encoder_heads` / `seq2seq_heads` build the
 table of an encoder family whose heads are BERT's kinds, or of an encoder-decoder family whose heads
 are BART's (LSG<Stem>For<Task> extends <Stem>For<Task>).
 """
@@ -13,13 +15,18 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class ModelHead:
-    """One head of a family: lsg_class extends base_class; tasks are the names that select it."""
+    """One head of a family: lsg_class extends base_class; tasks are the names that select it.
+
+    lsg_base: its base model is swapped for the family's LSG one (`LSGHeadMixin`); False for a
+    decoder-only head (ForCausalLM: no encoder, so it only takes the LSG config).
+    """
 
     lsg_class: str
     base_class: str
     auto_class: str
     pipeline_tag: str
     tasks: tuple[str, ...]
+    lsg_base: bool = True
 
 
 # The head kinds of the encoder families: class-name suffix, Auto class, pipeline tag, task names.
@@ -46,11 +53,13 @@ SEQ2SEQ_HEAD_KINDS = (
      ("sequence-classification", "text-classification", "classification")),
 )
 
+DECODER_ONLY_KINDS = ("ForCausalLM",)  # heads without the encoder: `ModelHead.lsg_base` is False
+
 
 def heads_of_kinds(stem: str, kinds, without: tuple[str, ...] = ()) -> tuple[ModelHead, ...]:
     """The head table of the family whose transformers classes are `<stem><kind>` ("Bert" → BertModel,
     BertForMaskedLM, ...) for the rows of `kinds`, base model first; `without`: kinds it lacks."""
-    return tuple(ModelHead(f"LSG{stem}{kind}", f"{stem}{kind}", auto, tag, tasks)
+    return tuple(ModelHead(f"LSG{stem}{kind}", f"{stem}{kind}", auto, tag, tasks, kind not in DECODER_ONLY_KINDS)
                  for kind, auto, tag, tasks in kinds if kind not in without)
 
 

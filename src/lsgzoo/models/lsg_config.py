@@ -1,9 +1,9 @@
 """`LSGConfigMixin`: what every family's LSG config adds to its transformers config (spec §1).
 
-A family's config class is `@strict class LSG<Name>Config(LSGConfigMixin, <Name>Config, LSGKeys)`
-with two fields (`base_model_prefix: str = "lsg"`, `auto_map: dict | None = None`) and two class
-attributes naming the host values LSG attention reads: `lsg_heads_key` (the encoder head count)
-and `lsg_dropout_key` (the attention dropout). The LSG fields come from `attention.keys.LSGKeys`
+A family's config class is `@strict class LSG<Name>Config(LSGConfigMixin, <Name>Config, LSGKeys)` and a
+docstring: the mixin brings the two fields `base_model_prefix` ("lsg") and `auto_map`, and reads the host
+fields LSG attention needs (the encoder head count and the attention dropout) under the names its row of
+`models.families` gives (`Family.config_keys`). The LSG fields come from `attention.keys.LSGKeys`
 (names, types and defaults in one place), so config.json reads and writes them under the
 original's names; `model_type` stays the base family's, `base_model_prefix` is "lsg" (it marks a
 checkpoint as LSG) and `auto_map` always points at the family's exported code (`models.families`).
@@ -17,6 +17,7 @@ values are written back. The model hands that one object to every encoder layer.
 """
 
 import warnings
+from dataclasses import dataclass
 
 from lsgzoo.attention.config import LSGAttentionConfig
 from lsgzoo.attention.keys import LSG_KEYS, lsg_key_values
@@ -25,11 +26,12 @@ from lsgzoo.models.families import family_of_class
 LSG_ATTENTION_ATTRIBUTE = "_lsg_attention"
 
 
+@dataclass(init=False, repr=False, eq=False, kw_only=True)
 class LSGConfigMixin:
-    """The LSG behaviour of a family config (see the module docstring for how a family uses it)."""
+    """The LSG fields and behaviour of a family config (see the module docstring for how a family uses it)."""
 
-    lsg_heads_key = "num_attention_heads"
-    lsg_dropout_key = "attention_probs_dropout_prob"
+    base_model_prefix: str = "lsg"
+    auto_map: dict | None = None
 
     def __post_init__(self, **kwargs):
         super().__post_init__(**kwargs)
@@ -50,9 +52,19 @@ class LSGConfigMixin:
         return family_of_class(cls.__name__)
 
     @classmethod
+    def lsg_heads_key(cls) -> str:
+        """The host field of the encoder head count (the row's "num_heads")."""
+        return cls.lsg_family().config_key("num_heads")
+
+    @classmethod
+    def lsg_dropout_key(cls) -> str:
+        """The host field of the attention dropout (the row's "attention_dropout")."""
+        return cls.lsg_family().config_key("attention_dropout")
+
+    @classmethod
     def lsg_host_keys(cls) -> frozenset:
         """Host fields LSG attention reads, with their `attribute_map` aliases: assigning one drops the settings."""
-        keys = {cls.lsg_heads_key, cls.lsg_dropout_key}
+        keys = {cls.lsg_heads_key(), cls.lsg_dropout_key()}
         return frozenset(keys | {alias for alias, key in getattr(cls, "attribute_map", {}).items() if key in keys})
 
     @classmethod
@@ -70,8 +82,8 @@ class LSGConfigMixin:
     def build_lsg_attention(self) -> LSGAttentionConfig:
         """Validate the LSG keys (once) into an `LSGAttentionConfig`, write its corrections back, keep it."""
         settings = LSGAttentionConfig(**self.lsg_settings(),
-                                      attention_dropout=float(getattr(self, self.lsg_dropout_key) or 0.0),
-                                      num_heads=getattr(self, self.lsg_heads_key))
+                                      attention_dropout=float(getattr(self, self.lsg_dropout_key()) or 0.0),
+                                      num_heads=getattr(self, self.lsg_heads_key()))
         for key, value in lsg_key_values(settings).items():
             if getattr(self, key) != value:
                 setattr(self, key, value)

@@ -15,6 +15,7 @@ own layer class with `self_attn` swapped for LSG attention; around that it uses 
 * `LSGBaseModelMixin`: a family's base model (its embeddings and encoder classes; forward: embeddings →
   `lsg_encode` → pooler).
 * `LSGHeadMixin`: a transformers head class whose base model is swapped for the LSG one.
+* `define_lsg_heads`: a family's head classes, built from its row of `models.families`.
 * `LSGLoadingMixin`: `from_pretrained` warning about randomly initialised weights
   (`LSGMissingWeightsWarning`) and naming an unreadable safetensors file.
 """
@@ -23,6 +24,7 @@ import sys
 import warnings
 
 import torch
+import transformers
 from transformers.modeling_outputs import BaseModelOutput, BaseModelOutputWithPoolingAndCrossAttentions
 
 from lsgzoo.attention.config import MAX_GLOBAL_TOKENS
@@ -281,8 +283,8 @@ class LSGHeadMixin:
     """A head class built by its transformers head's own `__init__`, whose base model is then swapped for
     the family's LSG base model (the first head of its `models.families` row, same pooling layer choice).
 
-    `class LSG<Name>For<Task>(LSGHeadMixin, LSG<Name>PreTrainedModel, <Name>For<Task>)`: the head layers,
-    tied weights and `forward` stay transformers'; only the base model is LSG.
+    `LSG<Name>For<Task>(LSGHeadMixin, LSG<Name>PreTrainedModel, <Name>For<Task>)`, built by `define_lsg_heads`:
+    the head layers, tied weights and `forward` stay transformers'; only the base model is LSG.
     """
 
     def __init__(self, config, *args, **kwargs):
@@ -293,3 +295,21 @@ class LSGHeadMixin:
         pooling = {"add_pooling_layer": plain.pooler is not None} if hasattr(plain, "pooler") else {}
         setattr(self, prefix, base_class(config, **pooling))
         self.post_init()
+
+
+def define_lsg_heads(namespace: dict, pretrained_class) -> None:
+    """Define a family's head classes in its model module (`namespace`: the module's `globals()`) from its row
+    of `models.families` (the row is the one list of heads): `LSG<Name>For<Task>(LSGHeadMixin,
+    pretrained_class, <Name>For<Task>)`, without `LSGHeadMixin` for a decoder-only head (`ModelHead.lsg_base`).
+    Heads the module already defines (its base model, declared by hand) are left as they are."""
+    family = pretrained_class.config_class.lsg_family()
+    base_model = family.heads[0].lsg_class
+    for head in family.heads:
+        if head.lsg_class in namespace:
+            continue
+        if head.lsg_base:
+            bases, doc = (LSGHeadMixin,), f"transformers' `{head.base_class}` on `{base_model}` (`LSGHeadMixin`)."
+        else:
+            bases, doc = (), f"transformers' `{head.base_class}` with the LSG config (decoder only: nothing LSG runs)."
+        bases = (*bases, pretrained_class, getattr(transformers, head.base_class))
+        namespace[head.lsg_class] = type(head.lsg_class, bases, {"__doc__": doc, "__module__": namespace["__name__"]})

@@ -106,18 +106,10 @@ class LSGSeq2SeqEncoderMixin:
         """Adaptive right-padding to tp (spec §2.2 step 3): ids with pad_token_id, embeds with 0, mask with 0."""
         return pad_inputs(self.config, input_ids, attention_mask, inputs_embeds, self.max_source_positions)
 
-    def forward(
-        self,
-        input_ids: torch.LongTensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        inputs_embeds: torch.Tensor | None = None,
-        head_mask: torch.Tensor | None = None,
-        output_attentions: bool | None = None,
-        output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
-        **kwargs,
-    ) -> BaseModelOutput | tuple:
-        """input_ids (n, t) or inputs_embeds (n, t, D); attention_mask (n, t), 1 = real.
+    def forward(self, input_ids=None, attention_mask=None, inputs_embeds=None, head_mask=None,
+                output_attentions: bool | None = None, output_hidden_states: bool | None = None,
+                return_dict: bool | None = None, **kwargs) -> BaseModelOutput | tuple:
+        """input_ids (n, t) or inputs_embeds (n, t, D); attention_mask (n, t), 1 = real; head_mask (layers, heads).
 
         Returns last_hidden_state (n, g + t, D) when globals are passed to the
         decoder, else (n, t, D); hidden_states (if asked) are untrimmed (n, g + tp, D).

@@ -7,7 +7,7 @@ embedding_size, LayerNorm, dropout) with the g learned global tokens (`embedding
 hidden_size (`encoder.embedding_hidden_mapping_in`, after the padding as in the original) and runs
 the shared layer groups (layer i uses group i·groups/layers), whose `attention` is `LSGAlbertAttention`
 (ALBERT's query/key/value/dense + residual LayerNorm around LSG attention), through `lsg_encode`.
-Heads are transformers' ALBERT heads with the base model swapped; the pooler reads token 0.
+Heads are transformers' ALBERT heads with the base model swapped (`define_lsg_heads`); the pooler reads token 0.
 
 The files keep `model_type: "albert"`, so plain `AutoModel*` returns ALBERT: see `models.loading`.
 """
@@ -17,12 +17,6 @@ from huggingface_hub.dataclasses import strict
 from transformers import AlbertConfig
 from transformers.models.albert.modeling_albert import (
     AlbertEmbeddings,
-    AlbertForMaskedLM,
-    AlbertForMultipleChoice,
-    AlbertForPreTraining,
-    AlbertForQuestionAnswering,
-    AlbertForSequenceClassification,
-    AlbertForTokenClassification,
     AlbertModel,
     AlbertPreTrainedModel,
     AlbertTransformer,
@@ -31,7 +25,7 @@ from transformers.models.albert.modeling_albert import (
 from lsgzoo.attention.keys import LSGKeys
 from lsgzoo.attention.lsg import LSGSelfAttention
 from lsgzoo.models.lsg_config import LSGConfigMixin
-from lsgzoo.models.lsg_encoder import LSGBaseModelMixin, LSGEmbeddingsMixin, LSGHeadMixin, LSGLoadingMixin, lsg_encode
+from lsgzoo.models.lsg_encoder import LSGBaseModelMixin, LSGEmbeddingsMixin, LSGLoadingMixin, define_lsg_heads, lsg_encode  # noqa: E501
 
 ALBERT_PROJECTIONS = ("query", "key", "value", "dense")
 
@@ -39,9 +33,6 @@ ALBERT_PROJECTIONS = ("query", "key", "value", "dense")
 @strict
 class LSGAlbertConfig(LSGConfigMixin, AlbertConfig, LSGKeys):
     """ALBERT's configuration + the LSG keys (`models.lsg_config`); the global tokens are embedding_size wide."""
-
-    base_model_prefix: str = "lsg"
-    auto_map: dict | None = None
 
 
 class LSGAlbertEmbeddings(LSGEmbeddingsMixin, AlbertEmbeddings):
@@ -99,25 +90,4 @@ class LSGAlbertModel(LSGBaseModelMixin, LSGAlbertPreTrainedModel, AlbertModel):
         return self.pooler_activation(self.pooler(sequence_output[:, 0])) if self.pooler is not None else None
 
 
-class LSGAlbertForPreTraining(LSGHeadMixin, LSGAlbertPreTrainedModel, AlbertForPreTraining):
-    """ALBERT's pre-training heads (masked LM + sentence order) on LSG-ALBERT."""
-
-
-class LSGAlbertForMaskedLM(LSGHeadMixin, LSGAlbertPreTrainedModel, AlbertForMaskedLM):
-    """ALBERT's masked-LM head on LSG-ALBERT (decoder tied to the word embeddings)."""
-
-
-class LSGAlbertForSequenceClassification(LSGHeadMixin, LSGAlbertPreTrainedModel, AlbertForSequenceClassification):
-    """ALBERT's classification head on the pooled output of LSG-ALBERT."""
-
-
-class LSGAlbertForTokenClassification(LSGHeadMixin, LSGAlbertPreTrainedModel, AlbertForTokenClassification):
-    """ALBERT's token classification head on LSG-ALBERT."""
-
-
-class LSGAlbertForQuestionAnswering(LSGHeadMixin, LSGAlbertPreTrainedModel, AlbertForQuestionAnswering):
-    """ALBERT's span-extraction head on LSG-ALBERT."""
-
-
-class LSGAlbertForMultipleChoice(LSGHeadMixin, LSGAlbertPreTrainedModel, AlbertForMultipleChoice):
-    """ALBERT's multiple-choice head on LSG-ALBERT (choices flattened into the batch)."""
+define_lsg_heads(globals(), LSGAlbertPreTrainedModel)  # the other heads of the ALBERT row (`models.families`)

@@ -5,7 +5,8 @@ multiple, prepends `num_global_tokens` learned global embeddings (no position,
 no scaling), runs transformers' `BartEncoderLayer` with `self_attn` swapped for
 `LSGSelfAttention` (same q/k/v/out_proj names, so checkpoint keys are BART's),
 and trims the output (globals kept in front, or pooled into token 0). The
-decoder, cross-attention and task heads are transformers' BART classes, reused.
+decoder, cross-attention and task heads are transformers' BART classes, reused: the heads are
+built from the BART row of `models.families` (`define_lsg_heads`).
 
 Checkpoint format = the original LSG-BART's: parameter names are BART's plus
 `encoder.global_embeddings.weight` (512, d_model); config.json has
@@ -17,10 +18,6 @@ classes (`LSGBartForConditionalGeneration.from_pretrained(dir)`) or with
 from transformers.models.bart.modeling_bart import (
     BartDecoder,
     BartEncoderLayer,
-    BartForCausalLM,
-    BartForConditionalGeneration,
-    BartForQuestionAnswering,
-    BartForSequenceClassification,
     BartLearnedPositionalEmbedding,
     BartModel,
     BartPreTrainedModel,
@@ -29,7 +26,7 @@ from transformers.models.bart.modeling_bart import (
 )
 
 from lsgzoo.models.configuration_lsg_bart import LSGBartConfig
-from lsgzoo.models.lsg_encoder import LSGHeadMixin, LSGLoadingMixin, LSGMissingWeightsWarning, first_token_masked, lsg_cross_attention_mask, pad_inputs, prepend_global_tokens, trim_encoder_output  # noqa: E501,F401
+from lsgzoo.models.lsg_encoder import LSGHeadMixin, LSGLoadingMixin, LSGMissingWeightsWarning, define_lsg_heads, first_token_masked, lsg_cross_attention_mask, pad_inputs, prepend_global_tokens, trim_encoder_output  # noqa: E501,F401
 from lsgzoo.models.lsg_seq2seq import LSG_CACHE_FIELD, LSGEncoderLayerMixin, LSGSeq2SeqEncoderMixin, LSGSeq2SeqModelMixin  # noqa: E501,F401
 
 
@@ -40,7 +37,6 @@ class LSGBartPreTrainedModel(LSGLoadingMixin, BartPreTrainedModel):
     """
 
     config_class = LSGBartConfig
-    base_model_prefix = "model"
     _no_split_modules = [r"LSGBartEncoderLayer", r"BartDecoderLayer"]
 
 
@@ -76,18 +72,4 @@ class LSGBartModel(LSGSeq2SeqModelMixin, LSGBartPreTrainedModel, BartModel):
         return shift_tokens_right(input_ids, self.config.pad_token_id, self.config.decoder_start_token_id)
 
 
-class LSGBartForConditionalGeneration(LSGHeadMixin, LSGBartPreTrainedModel,
-                                      BartForConditionalGeneration):
-    """LSG-BART with BART's LM head (summarisation); `forward` and `generate` are BART's."""
-
-
-class LSGBartForSequenceClassification(LSGHeadMixin, LSGBartPreTrainedModel,
-                                       BartForSequenceClassification):
-    """LSG-BART with BART's classification head (decoder state of the last eos)."""
-
-class LSGBartForQuestionAnswering(LSGHeadMixin, LSGBartPreTrainedModel, BartForQuestionAnswering):
-    """LSG-BART with BART's span-extraction head on the decoder states."""
-
-
-class LSGBartForCausalLM(LSGBartPreTrainedModel, BartForCausalLM):
-    """BART's decoder-only LM with an `LSGBartConfig` (no encoder, so nothing LSG-specific runs)."""
+define_lsg_heads(globals(), LSGBartPreTrainedModel)  # the other heads of the BART row (`models.families`)

@@ -6,7 +6,7 @@ LayerNorm) in front. `LSGBertEncoder` right-pads the hidden states with zeros to
 runs transformers' `BertLayer`s whose `attention.self` is `LSGSelfAttention` with BERT's projection
 names (query/key/value; the output projection stays `BertSelfOutput`), then pools global 0 into
 token 0 (pool_with_global) and drops the globals and padding (spec §2.2 step 9). Heads are
-transformers' BERT heads with the base model swapped (`LSGHeadMixin`); the pooler reads token 0.
+transformers' BERT heads with the base model swapped (`define_lsg_heads`); the pooler reads token 0.
 
 config.json keeps `model_type: "bert"` (plus `base_model_prefix: "lsg"`, the LSG keys, `auto_map`):
 load with these classes or `lsgzoo.models.load_model`; `AutoModel*` without remote code returns plain BERT.
@@ -14,23 +14,12 @@ load with these classes or `lsgzoo.models.load_model`; `AutoModel*` without remo
 
 from huggingface_hub.dataclasses import strict
 from transformers import BertConfig
-from transformers.models.bert.modeling_bert import (
-    BertEmbeddings,
-    BertEncoder,
-    BertForMaskedLM,
-    BertForMultipleChoice,
-    BertForPreTraining,
-    BertForQuestionAnswering,
-    BertForSequenceClassification,
-    BertForTokenClassification,
-    BertModel,
-    BertPreTrainedModel,
-)
+from transformers.models.bert.modeling_bert import BertEmbeddings, BertEncoder, BertModel, BertPreTrainedModel
 
 from lsgzoo.attention.keys import LSGKeys
 from lsgzoo.attention.lsg import LSGSelfAttention
 from lsgzoo.models.lsg_config import LSGConfigMixin
-from lsgzoo.models.lsg_encoder import LSGBaseModelMixin, LSGEmbeddingsMixin, LSGHeadMixin, LSGLoadingMixin, lsg_encode
+from lsgzoo.models.lsg_encoder import LSGBaseModelMixin, LSGEmbeddingsMixin, LSGLoadingMixin, define_lsg_heads, lsg_encode  # noqa: E501
 
 BERT_PROJECTIONS = ("query", "key", "value", None)  # the output projection is BertSelfOutput.dense
 
@@ -42,9 +31,6 @@ class LSGBertConfig(LSGConfigMixin, BertConfig, LSGKeys):
     base_model_prefix: always "lsg" in files; auto_map: always the classes of `modeling_lsg_bert`.
     `pass_global_tokens_to_decoder` is unused (no decoder): the encoder always drops the globals.
     """
-
-    base_model_prefix: str = "lsg"
-    auto_map: dict | None = None
 
 
 class LSGBertEmbeddings(LSGEmbeddingsMixin, BertEmbeddings):
@@ -85,25 +71,4 @@ class LSGBertModel(LSGBaseModelMixin, LSGBertPreTrainedModel, BertModel):
     lsg_encoder_class = LSGBertEncoder
 
 
-class LSGBertForPreTraining(LSGHeadMixin, LSGBertPreTrainedModel, BertForPreTraining):
-    """BERT's pre-training heads (masked LM + next sentence) on LSG-BERT."""
-
-
-class LSGBertForMaskedLM(LSGHeadMixin, LSGBertPreTrainedModel, BertForMaskedLM):
-    """BERT's masked-LM head on LSG-BERT (decoder tied to the word embeddings)."""
-
-
-class LSGBertForSequenceClassification(LSGHeadMixin, LSGBertPreTrainedModel, BertForSequenceClassification):
-    """BERT's classification head on the pooled output of LSG-BERT."""
-
-
-class LSGBertForTokenClassification(LSGHeadMixin, LSGBertPreTrainedModel, BertForTokenClassification):
-    """BERT's token classification head on LSG-BERT."""
-
-
-class LSGBertForQuestionAnswering(LSGHeadMixin, LSGBertPreTrainedModel, BertForQuestionAnswering):
-    """BERT's span-extraction head on LSG-BERT."""
-
-
-class LSGBertForMultipleChoice(LSGHeadMixin, LSGBertPreTrainedModel, BertForMultipleChoice):
-    """BERT's multiple-choice head on LSG-BERT (choices flattened into the batch)."""
+define_lsg_heads(globals(), LSGBertPreTrainedModel)  # the other heads of the BERT row (`models.families`)

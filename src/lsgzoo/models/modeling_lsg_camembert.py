@@ -4,7 +4,7 @@ transformers' CamemBERT is RoBERTa under another name, and so is LSG-CamemBERT: 
 (`modeling_lsg_bert`) under the shared base model (`LSGBaseModelMixin`) with CamemBERT's embeddings
 (positions from `padding_idx + 1`: 2 offset rows in the position table, kept by conversion; config.json's
 `max_position_embeddings` is the length + 2; the global tokens get no token-type row) and CamemBERT's heads
-with the base model swapped (`LSGHeadMixin`).
+with the base model swapped (`LSGHeadMixin`), built from its row (`define_lsg_heads`).
 
 config.json keeps `model_type: "camembert"`: load with these classes or `lsgzoo.models.load_model`.
 """
@@ -13,27 +13,19 @@ from huggingface_hub.dataclasses import strict
 from transformers import CamembertConfig
 from transformers.models.camembert.modeling_camembert import (
     CamembertEmbeddings,
-    CamembertForMaskedLM,
-    CamembertForMultipleChoice,
-    CamembertForQuestionAnswering,
-    CamembertForSequenceClassification,
-    CamembertForTokenClassification,
     CamembertModel,
     CamembertPreTrainedModel,
 )
 
 from lsgzoo.attention.keys import LSGKeys
 from lsgzoo.models.lsg_config import LSGConfigMixin
-from lsgzoo.models.lsg_encoder import LSGBaseModelMixin, LSGEmbeddingsMixin, LSGHeadMixin, LSGLoadingMixin
+from lsgzoo.models.lsg_encoder import LSGBaseModelMixin, LSGEmbeddingsMixin, LSGLoadingMixin, define_lsg_heads
 from lsgzoo.models.modeling_lsg_bert import LSGBertEncoder
 
 
 @strict
 class LSGCamembertConfig(LSGConfigMixin, CamembertConfig, LSGKeys):
     r"""CamemBERT configuration with LSG (Local + Sparse + Global) self-attention (keys: `attention.keys.LSGKeys`)."""
-
-    base_model_prefix: str = "lsg"
-    auto_map: dict | None = None
 
 
 class LSGCamembertEmbeddings(LSGEmbeddingsMixin, CamembertEmbeddings):
@@ -51,22 +43,4 @@ class LSGCamembertModel(LSGBaseModelMixin, LSGCamembertPreTrainedModel, Camember
     lsg_encoder_class = LSGBertEncoder
 
 
-class LSGCamembertForMaskedLM(LSGHeadMixin, LSGCamembertPreTrainedModel, CamembertForMaskedLM):
-    """CamemBERT's masked-LM head on LSG-CamemBERT."""
-
-
-class LSGCamembertForSequenceClassification(LSGHeadMixin, LSGCamembertPreTrainedModel,
-                                            CamembertForSequenceClassification):
-    """CamemBERT's classification head (on token 0) on LSG-CamemBERT."""
-
-
-class LSGCamembertForTokenClassification(LSGHeadMixin, LSGCamembertPreTrainedModel, CamembertForTokenClassification):
-    """CamemBERT's token classification head on LSG-CamemBERT."""
-
-
-class LSGCamembertForQuestionAnswering(LSGHeadMixin, LSGCamembertPreTrainedModel, CamembertForQuestionAnswering):
-    """CamemBERT's span-extraction head on LSG-CamemBERT."""
-
-
-class LSGCamembertForMultipleChoice(LSGHeadMixin, LSGCamembertPreTrainedModel, CamembertForMultipleChoice):
-    """CamemBERT's multiple-choice head on LSG-CamemBERT (choices flattened into the batch)."""
+define_lsg_heads(globals(), LSGCamembertPreTrainedModel)  # the other heads of the CamemBERT row (`models.families`)

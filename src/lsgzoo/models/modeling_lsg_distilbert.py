@@ -5,7 +5,8 @@ the g learned global tokens (`embeddings.global_embeddings.weight`, 512 rows; no
 LayerNorm) in front; unlike the original's, it takes `inputs_embeds`. `LSGDistilBertTransformer`
 runs transformers' `TransformerBlock`s whose `attention` is `LSGSelfAttention` with DistilBERT's
 projection names (q_lin/k_lin/v_lin/out_lin) through `lsg_encode` (padding, pool_with_global, trim),
-as BERT's encoder does. Heads are transformers' DistilBERT heads with the base model swapped.
+as BERT's encoder does. Heads are transformers' DistilBERT heads with the base model swapped
+(`define_lsg_heads`).
 
 The files keep `model_type: "distilbert"`, so plain `AutoModel*` returns DistilBERT: see `models.loading`.
 """
@@ -13,11 +14,6 @@ The files keep `model_type: "distilbert"`, so plain `AutoModel*` returns DistilB
 from huggingface_hub.dataclasses import strict
 from transformers import DistilBertConfig
 from transformers.models.distilbert.modeling_distilbert import (
-    DistilBertForMaskedLM,
-    DistilBertForMultipleChoice,
-    DistilBertForQuestionAnswering,
-    DistilBertForSequenceClassification,
-    DistilBertForTokenClassification,
     DistilBertModel,
     DistilBertPreTrainedModel,
     Embeddings,
@@ -27,7 +23,7 @@ from transformers.models.distilbert.modeling_distilbert import (
 from lsgzoo.attention.keys import LSGKeys
 from lsgzoo.attention.lsg import LSGSelfAttention
 from lsgzoo.models.lsg_config import LSGConfigMixin
-from lsgzoo.models.lsg_encoder import LSGBaseModelMixin, LSGEmbeddingsMixin, LSGHeadMixin, LSGLoadingMixin, lsg_encode
+from lsgzoo.models.lsg_encoder import LSGBaseModelMixin, LSGEmbeddingsMixin, LSGLoadingMixin, define_lsg_heads, lsg_encode  # noqa: E501
 
 DISTILBERT_PROJECTIONS = ("q_lin", "k_lin", "v_lin", "out_lin")
 
@@ -35,12 +31,6 @@ DISTILBERT_PROJECTIONS = ("q_lin", "k_lin", "v_lin", "out_lin")
 @strict
 class LSGDistilBertConfig(LSGConfigMixin, DistilBertConfig, LSGKeys):
     """DistilBERT's configuration + the LSG keys (`models.lsg_config`); heads `n_heads`, dropout `attention_dropout`."""
-
-    lsg_heads_key = "n_heads"
-    lsg_dropout_key = "attention_dropout"
-
-    base_model_prefix: str = "lsg"
-    auto_map: dict | None = None
 
 
 class LSGDistilBertEmbeddings(LSGEmbeddingsMixin, Embeddings):
@@ -77,23 +67,4 @@ class LSGDistilBertModel(LSGBaseModelMixin, LSGDistilBertPreTrainedModel, Distil
     lsg_encoder_class = LSGDistilBertTransformer
 
 
-class LSGDistilBertForMaskedLM(LSGHeadMixin, LSGDistilBertPreTrainedModel, DistilBertForMaskedLM):
-    """DistilBERT's masked-LM head on LSG-DistilBERT (projector tied to the word embeddings)."""
-
-
-class LSGDistilBertForSequenceClassification(LSGHeadMixin, LSGDistilBertPreTrainedModel,
-                                             DistilBertForSequenceClassification):
-    """DistilBERT's classification head on token 0 of LSG-DistilBERT."""
-
-
-class LSGDistilBertForTokenClassification(LSGHeadMixin, LSGDistilBertPreTrainedModel,
-                                          DistilBertForTokenClassification):
-    """DistilBERT's token classification head on LSG-DistilBERT."""
-
-
-class LSGDistilBertForQuestionAnswering(LSGHeadMixin, LSGDistilBertPreTrainedModel, DistilBertForQuestionAnswering):
-    """DistilBERT's span-extraction head on LSG-DistilBERT."""
-
-
-class LSGDistilBertForMultipleChoice(LSGHeadMixin, LSGDistilBertPreTrainedModel, DistilBertForMultipleChoice):
-    """DistilBERT's multiple-choice head on LSG-DistilBERT (choices flattened into the batch)."""
+define_lsg_heads(globals(), LSGDistilBertPreTrainedModel)  # the other heads of the DistilBERT row (`models.families`)

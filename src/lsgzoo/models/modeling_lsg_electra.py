@@ -5,37 +5,25 @@ with ELECTRA's embeddings, whose width is `embedding_size`: the 512 global token
 (`embeddings.global_embeddings.weight`) have that width too, get the embeddings' LayerNorm, and
 ELECTRA's `embeddings_project` maps tokens and globals to the hidden size when the two differ. No pooler;
 the global tokens get the token-type row 0 at conversion (as BERT's).
-Heads are transformers' ELECTRA heads with the base model swapped (`LSGHeadMixin`).
+Heads are transformers' ELECTRA heads with the base model swapped (`LSGHeadMixin`),
+built from its row (`define_lsg_heads`).
 
 config.json keeps `model_type: "electra"`: load with these classes or `lsgzoo.models.load_model`.
 """
 
 from huggingface_hub.dataclasses import strict
 from transformers import ElectraConfig
-from transformers.models.electra.modeling_electra import (
-    ElectraEmbeddings,
-    ElectraForMaskedLM,
-    ElectraForMultipleChoice,
-    ElectraForPreTraining,
-    ElectraForQuestionAnswering,
-    ElectraForSequenceClassification,
-    ElectraForTokenClassification,
-    ElectraModel,
-    ElectraPreTrainedModel,
-)
+from transformers.models.electra.modeling_electra import ElectraEmbeddings, ElectraModel, ElectraPreTrainedModel
 
 from lsgzoo.attention.keys import LSGKeys
 from lsgzoo.models.lsg_config import LSGConfigMixin
-from lsgzoo.models.lsg_encoder import LSGBaseModelMixin, LSGEmbeddingsMixin, LSGHeadMixin, LSGLoadingMixin
+from lsgzoo.models.lsg_encoder import LSGBaseModelMixin, LSGEmbeddingsMixin, LSGLoadingMixin, define_lsg_heads
 from lsgzoo.models.modeling_lsg_bert import LSGBertEncoder
 
 
 @strict
 class LSGElectraConfig(LSGConfigMixin, ElectraConfig, LSGKeys):
     r"""ELECTRA configuration with LSG (Local + Sparse + Global) self-attention (keys: `attention.keys.LSGKeys`)."""
-
-    base_model_prefix: str = "lsg"
-    auto_map: dict | None = None
 
 
 class LSGElectraEmbeddings(LSGEmbeddingsMixin, ElectraEmbeddings):
@@ -55,25 +43,4 @@ class LSGElectraModel(LSGBaseModelMixin, LSGElectraPreTrainedModel, ElectraModel
     lsg_projection_attribute = "embeddings_project"  # ElectraModel has it when embedding_size != hidden_size
 
 
-class LSGElectraForPreTraining(LSGHeadMixin, LSGElectraPreTrainedModel, ElectraForPreTraining):
-    """ELECTRA's discriminator head (replaced-token detection) on LSG-ELECTRA."""
-
-
-class LSGElectraForMaskedLM(LSGHeadMixin, LSGElectraPreTrainedModel, ElectraForMaskedLM):
-    """ELECTRA's generator head (masked LM, tied to the word embeddings) on LSG-ELECTRA."""
-
-
-class LSGElectraForSequenceClassification(LSGHeadMixin, LSGElectraPreTrainedModel, ElectraForSequenceClassification):
-    """ELECTRA's classification head (on token 0) on LSG-ELECTRA."""
-
-
-class LSGElectraForTokenClassification(LSGHeadMixin, LSGElectraPreTrainedModel, ElectraForTokenClassification):
-    """ELECTRA's token classification head on LSG-ELECTRA."""
-
-
-class LSGElectraForQuestionAnswering(LSGHeadMixin, LSGElectraPreTrainedModel, ElectraForQuestionAnswering):
-    """ELECTRA's span-extraction head on LSG-ELECTRA."""
-
-
-class LSGElectraForMultipleChoice(LSGHeadMixin, LSGElectraPreTrainedModel, ElectraForMultipleChoice):
-    """ELECTRA's multiple-choice head (sequence summary of token 0) on LSG-ELECTRA."""
+define_lsg_heads(globals(), LSGElectraPreTrainedModel)  # the other heads of the ELECTRA row (`models.families`)

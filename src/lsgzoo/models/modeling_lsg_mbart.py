@@ -19,10 +19,6 @@ from transformers import MBartConfig
 from transformers.models.mbart.modeling_mbart import (
     MBartDecoder,
     MBartEncoderLayer,
-    MBartForCausalLM,
-    MBartForConditionalGeneration,
-    MBartForQuestionAnswering,
-    MBartForSequenceClassification,
     MBartLearnedPositionalEmbedding,
     MBartModel,
     MBartPreTrainedModel,
@@ -32,7 +28,7 @@ from transformers.models.mbart.modeling_mbart import (
 
 from lsgzoo.attention.keys import LSGKeys
 from lsgzoo.models.lsg_config import LSGConfigMixin
-from lsgzoo.models.lsg_encoder import LSGHeadMixin, LSGLoadingMixin
+from lsgzoo.models.lsg_encoder import LSGLoadingMixin, define_lsg_heads
 from lsgzoo.models.lsg_seq2seq import LSGEncoderLayerMixin, LSGSeq2SeqEncoderMixin, LSGSeq2SeqModelMixin  # noqa: E501
 
 
@@ -44,17 +40,11 @@ class LSGMBartConfig(LSGConfigMixin, MBartConfig, LSGKeys):
     (`model_type` stays "mbart", `base_model_prefix` "lsg", `auto_map` of `modeling_lsg_mbart`).
     """
 
-    base_model_prefix: str = "lsg"
-    auto_map: dict | None = None
-    lsg_heads_key = "encoder_attention_heads"
-    lsg_dropout_key = "attention_dropout"
-
 
 class LSGMBartPreTrainedModel(LSGLoadingMixin, MBartPreTrainedModel):
     """Base class of the LSG-mBART models: mBART's, with `LSGMBartConfig` (and `LSGLoadingMixin`)."""
 
     config_class = LSGMBartConfig
-    base_model_prefix = "model"
     _no_split_modules = [r"LSGMBartEncoderLayer", r"MBartDecoderLayer"]
 
 
@@ -82,18 +72,4 @@ class LSGMBartModel(LSGSeq2SeqModelMixin, LSGMBartPreTrainedModel, MBartModel):
         return shift_tokens_right(input_ids, self.config.pad_token_id)
 
 
-class LSGMBartForConditionalGeneration(LSGHeadMixin, LSGMBartPreTrainedModel,
-                                       MBartForConditionalGeneration):
-    """LSG-mBART with mBART's LM head; `forward` and `generate` are mBART's."""
-
-
-class LSGMBartForSequenceClassification(LSGHeadMixin, LSGMBartPreTrainedModel,
-                                        MBartForSequenceClassification):
-    """LSG-mBART with mBART's classification head (decoder state of the last eos)."""
-
-class LSGMBartForQuestionAnswering(LSGHeadMixin, LSGMBartPreTrainedModel, MBartForQuestionAnswering):
-    """LSG-mBART with mBART's span-extraction head on the decoder states."""
-
-
-class LSGMBartForCausalLM(LSGMBartPreTrainedModel, MBartForCausalLM):
-    """mBART's decoder-only LM with an `LSGMBartConfig` (no encoder, so nothing LSG-specific runs)."""
+define_lsg_heads(globals(), LSGMBartPreTrainedModel)  # the other heads of the mBART row (`models.families`)

@@ -24,8 +24,6 @@ from transformers.models.pegasus.modeling_pegasus import (
     PegasusDecoder,
     PegasusEncoder,
     PegasusEncoderLayer,
-    PegasusForCausalLM,
-    PegasusForConditionalGeneration,
     PegasusModel,
     PegasusPreTrainedModel,
     PegasusSinusoidalPositionalEmbedding,
@@ -33,7 +31,7 @@ from transformers.models.pegasus.modeling_pegasus import (
 
 from lsgzoo.attention.keys import LSGKeys
 from lsgzoo.models.lsg_config import LSGConfigMixin
-from lsgzoo.models.lsg_encoder import LSGHeadMixin, LSGLoadingMixin
+from lsgzoo.models.lsg_encoder import LSGLoadingMixin, define_lsg_heads
 from lsgzoo.models.lsg_seq2seq import LSGEncoderLayerMixin, LSGSeq2SeqEncoderMixin, LSGSeq2SeqModelMixin  # noqa: E501
 
 
@@ -45,18 +43,12 @@ class LSGPegasusConfig(LSGConfigMixin, PegasusConfig, LSGKeys):
     (`model_type` stays "pegasus", `base_model_prefix` "lsg", `auto_map` of `modeling_lsg_pegasus`).
     """
 
-    base_model_prefix: str = "lsg"
-    auto_map: dict | None = None
-    lsg_heads_key = "encoder_attention_heads"
-    lsg_dropout_key = "attention_dropout"
-
 
 class LSGPegasusPreTrainedModel(LSGLoadingMixin, PegasusPreTrainedModel):
     """Base class of the LSG-Pegasus models: Pegasus's (sinusoidal tables initialised by formula),
     with `LSGPegasusConfig` (and `LSGLoadingMixin`)."""
 
     config_class = LSGPegasusConfig
-    base_model_prefix = "model"
     _no_split_modules = [r"LSGPegasusEncoderLayer", r"PegasusDecoderLayer"]
 
 
@@ -103,10 +95,4 @@ class LSGPegasusModel(LSGSeq2SeqModelMixin, LSGPegasusPreTrainedModel, PegasusMo
     lsg_decoder_class = PegasusDecoder
 
 
-class LSGPegasusForConditionalGeneration(LSGHeadMixin, LSGPegasusPreTrainedModel,
-                                         PegasusForConditionalGeneration):
-    """LSG-Pegasus with Pegasus's LM head (summarisation); `forward` and `generate` are Pegasus's."""
-
-
-class LSGPegasusForCausalLM(LSGPegasusPreTrainedModel, PegasusForCausalLM):
-    """Pegasus's decoder-only LM with an `LSGPegasusConfig` (no encoder, so nothing LSG-specific runs)."""
+define_lsg_heads(globals(), LSGPegasusPreTrainedModel)  # the other heads of the Pegasus row (`models.families`)

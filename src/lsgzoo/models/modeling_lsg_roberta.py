@@ -5,36 +5,25 @@ with RoBERTa's embeddings: positions count from `padding_idx + 1` over the non-p
 (`create_position_ids_from_input_ids`), so the position table has 2 offset rows in front (conversion keeps
 them and tiles the rest; config.json's `max_position_embeddings` is the length + 2), and one token-type
 row, which the global tokens do not get. RoBERTa's pooler reads token 0.
-Heads are transformers' RoBERTa heads with the base model swapped (`LSGHeadMixin`).
+Heads are transformers' RoBERTa heads with the base model swapped (`LSGHeadMixin`),
+built from its row (`define_lsg_heads`).
 
 config.json keeps `model_type: "roberta"`: load with these classes or `lsgzoo.models.load_model`.
 """
 
 from huggingface_hub.dataclasses import strict
 from transformers import RobertaConfig
-from transformers.models.roberta.modeling_roberta import (
-    RobertaEmbeddings,
-    RobertaForMaskedLM,
-    RobertaForMultipleChoice,
-    RobertaForQuestionAnswering,
-    RobertaForSequenceClassification,
-    RobertaForTokenClassification,
-    RobertaModel,
-    RobertaPreTrainedModel,
-)
+from transformers.models.roberta.modeling_roberta import RobertaEmbeddings, RobertaModel, RobertaPreTrainedModel
 
 from lsgzoo.attention.keys import LSGKeys
 from lsgzoo.models.lsg_config import LSGConfigMixin
-from lsgzoo.models.lsg_encoder import LSGBaseModelMixin, LSGEmbeddingsMixin, LSGHeadMixin, LSGLoadingMixin
+from lsgzoo.models.lsg_encoder import LSGBaseModelMixin, LSGEmbeddingsMixin, LSGLoadingMixin, define_lsg_heads
 from lsgzoo.models.modeling_lsg_bert import LSGBertEncoder
 
 
 @strict
 class LSGRobertaConfig(LSGConfigMixin, RobertaConfig, LSGKeys):
     r"""RoBERTa configuration with LSG (Local + Sparse + Global) self-attention (keys: `attention.keys.LSGKeys`)."""
-
-    base_model_prefix: str = "lsg"
-    auto_map: dict | None = None
 
 
 class LSGRobertaEmbeddings(LSGEmbeddingsMixin, RobertaEmbeddings):
@@ -52,22 +41,4 @@ class LSGRobertaModel(LSGBaseModelMixin, LSGRobertaPreTrainedModel, RobertaModel
     lsg_encoder_class = LSGBertEncoder
 
 
-class LSGRobertaForMaskedLM(LSGHeadMixin, LSGRobertaPreTrainedModel, RobertaForMaskedLM):
-    """RoBERTa's masked-LM head on LSG-RoBERTa."""
-
-
-class LSGRobertaForSequenceClassification(LSGHeadMixin, LSGRobertaPreTrainedModel,
-                                          RobertaForSequenceClassification):
-    """RoBERTa's classification head (on token 0) on LSG-RoBERTa."""
-
-
-class LSGRobertaForTokenClassification(LSGHeadMixin, LSGRobertaPreTrainedModel, RobertaForTokenClassification):
-    """RoBERTa's token classification head on LSG-RoBERTa."""
-
-
-class LSGRobertaForQuestionAnswering(LSGHeadMixin, LSGRobertaPreTrainedModel, RobertaForQuestionAnswering):
-    """RoBERTa's span-extraction head on LSG-RoBERTa."""
-
-
-class LSGRobertaForMultipleChoice(LSGHeadMixin, LSGRobertaPreTrainedModel, RobertaForMultipleChoice):
-    """RoBERTa's multiple-choice head on LSG-RoBERTa (choices flattened into the batch)."""
+define_lsg_heads(globals(), LSGRobertaPreTrainedModel)  # the other heads of the RoBERTa row (`models.families`)

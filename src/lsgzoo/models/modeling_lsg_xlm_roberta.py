@@ -4,7 +4,7 @@ transformers' XLM-RoBERTa is RoBERTa under another name, and so is LSG-XLM-RoBER
 (`modeling_lsg_bert`) under the shared base model (`LSGBaseModelMixin`) with XLM-RoBERTa's embeddings
 (positions from `padding_idx + 1`: 2 offset rows in the position table, kept by conversion; config.json's
 `max_position_embeddings` is the length + 2; the global tokens get no token-type row) and XLM-RoBERTa's heads
-with the base model swapped (`LSGHeadMixin`).
+with the base model swapped (`LSGHeadMixin`), built from its row (`define_lsg_heads`).
 
 config.json keeps `model_type: "xlm-roberta"`: load with these classes or `lsgzoo.models.load_model`.
 """
@@ -13,27 +13,19 @@ from huggingface_hub.dataclasses import strict
 from transformers import XLMRobertaConfig
 from transformers.models.xlm_roberta.modeling_xlm_roberta import (
     XLMRobertaEmbeddings,
-    XLMRobertaForMaskedLM,
-    XLMRobertaForMultipleChoice,
-    XLMRobertaForQuestionAnswering,
-    XLMRobertaForSequenceClassification,
-    XLMRobertaForTokenClassification,
     XLMRobertaModel,
     XLMRobertaPreTrainedModel,
 )
 
 from lsgzoo.attention.keys import LSGKeys
 from lsgzoo.models.lsg_config import LSGConfigMixin
-from lsgzoo.models.lsg_encoder import LSGBaseModelMixin, LSGEmbeddingsMixin, LSGHeadMixin, LSGLoadingMixin
+from lsgzoo.models.lsg_encoder import LSGBaseModelMixin, LSGEmbeddingsMixin, LSGLoadingMixin, define_lsg_heads
 from lsgzoo.models.modeling_lsg_bert import LSGBertEncoder
 
 
 @strict
 class LSGXLMRobertaConfig(LSGConfigMixin, XLMRobertaConfig, LSGKeys):
     r"""XLM-RoBERTa configuration with LSG (Local + Sparse + Global) self-attention (keys: `attention.keys.LSGKeys`)."""
-
-    base_model_prefix: str = "lsg"
-    auto_map: dict | None = None
 
 
 class LSGXLMRobertaEmbeddings(LSGEmbeddingsMixin, XLMRobertaEmbeddings):
@@ -51,22 +43,4 @@ class LSGXLMRobertaModel(LSGBaseModelMixin, LSGXLMRobertaPreTrainedModel, XLMRob
     lsg_encoder_class = LSGBertEncoder
 
 
-class LSGXLMRobertaForMaskedLM(LSGHeadMixin, LSGXLMRobertaPreTrainedModel, XLMRobertaForMaskedLM):
-    """XLM-RoBERTa's masked-LM head on LSG-XLM-RoBERTa."""
-
-
-class LSGXLMRobertaForSequenceClassification(LSGHeadMixin, LSGXLMRobertaPreTrainedModel,
-                                             XLMRobertaForSequenceClassification):
-    """XLM-RoBERTa's classification head (on token 0) on LSG-XLM-RoBERTa."""
-
-
-class LSGXLMRobertaForTokenClassification(LSGHeadMixin, LSGXLMRobertaPreTrainedModel, XLMRobertaForTokenClassification):
-    """XLM-RoBERTa's token classification head on LSG-XLM-RoBERTa."""
-
-
-class LSGXLMRobertaForQuestionAnswering(LSGHeadMixin, LSGXLMRobertaPreTrainedModel, XLMRobertaForQuestionAnswering):
-    """XLM-RoBERTa's span-extraction head on LSG-XLM-RoBERTa."""
-
-
-class LSGXLMRobertaForMultipleChoice(LSGHeadMixin, LSGXLMRobertaPreTrainedModel, XLMRobertaForMultipleChoice):
-    """XLM-RoBERTa's multiple-choice head on LSG-XLM-RoBERTa (choices flattened into the batch)."""
+define_lsg_heads(globals(), LSGXLMRobertaPreTrainedModel)  # the other heads of the XLM-RoBERTa row (`models.families`)
