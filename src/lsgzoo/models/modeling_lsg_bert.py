@@ -18,6 +18,7 @@ from transformers.models.bert.modeling_bert import BertEmbeddings, BertEncoder, 
 
 from lsgzoo.attention.keys import LSGKeys
 from lsgzoo.attention.lsg import LSGSelfAttention
+from lsgzoo.models.families import family_of_class
 from lsgzoo.models.lsg_config import LSGConfigMixin
 from lsgzoo.models.lsg_encoder import LSGBaseModelMixin, LSGEmbeddingsMixin, LSGLoadingMixin, define_lsg_heads, lsg_encode  # noqa: E501
 
@@ -72,3 +73,32 @@ class LSGBertModel(LSGBaseModelMixin, LSGBertPreTrainedModel, BertModel):
 
 
 define_lsg_heads(globals(), LSGBertPreTrainedModel)  # the other heads of the BERT row (`models.families`)
+
+
+def define_bert_like(namespace: dict, stem: str, modeling, **model_attributes) -> None:
+    """Define in a family's model module (`namespace`: its `globals()`) the LSG classes of a family that is
+    LSG-BERT's encoder under its own transformers embeddings, from transformers' `modeling` module (its
+    `<stem>Config`, `<stem>Embeddings`, `<stem>PreTrainedModel`, `<stem>Model`): `LSG<stem>Config` (`@strict`),
+    `LSG<stem>Embeddings`, `LSG<stem>PreTrainedModel`, `LSG<stem>Model` (`LSGBaseModelMixin` with `LSGBertEncoder`;
+    `model_attributes` join its class attributes) and the heads of the family's row (`define_lsg_heads`)."""
+    module = namespace["__name__"]
+    display = family_of_class(f"LSG{stem}Config").display_name
+
+    def define(name: str, bases: tuple, doc: str, **attributes):
+        body = {"__module__": module, "__qualname__": name, "__doc__": doc, **attributes}
+        namespace[name] = type(name, bases, body)
+        return namespace[name]
+
+    config = strict(define(f"LSG{stem}Config", (LSGConfigMixin, getattr(modeling, f"{stem}Config"), LSGKeys),
+                           f"{display} configuration with LSG (Local + Sparse + Global) self-attention "
+                           "(keys: `attention.keys.LSGKeys`)."))
+    namespace[config.__name__] = config
+    embeddings = define(f"LSG{stem}Embeddings", (LSGEmbeddingsMixin, getattr(modeling, f"{stem}Embeddings")),
+                        f"{display}'s embeddings with the global tokens in front (`LSGEmbeddingsMixin`).")
+    pretrained = define(f"LSG{stem}PreTrainedModel", (LSGLoadingMixin, getattr(modeling, f"{stem}PreTrainedModel")),
+                        f"Base class of the LSG-{display} models: {display}'s, with `{config.__name__}`.",
+                        config_class=config)
+    define(f"LSG{stem}Model", (LSGBaseModelMixin, pretrained, getattr(modeling, f"{stem}Model")),
+           f"{display} with LSG self-attention (`LSGBaseModelMixin`; LSG-BERT's encoder).",
+           lsg_embeddings_class=embeddings, lsg_encoder_class=LSGBertEncoder, **model_attributes)
+    define_lsg_heads(namespace, pretrained)  # the other heads of the family's row (`models.families`)

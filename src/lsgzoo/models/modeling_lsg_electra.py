@@ -7,40 +7,15 @@ ELECTRA's `embeddings_project` maps tokens and globals to the hidden size when t
 the global tokens get the token-type row 0 at conversion (as BERT's).
 Heads are transformers' ELECTRA heads with the base model swapped (`LSGHeadMixin`),
 built from its row (`define_lsg_heads`).
+The classes (config, embeddings, pretrained and base model, heads) are built by
+`modeling_lsg_bert.define_bert_like`, as for every family that is LSG-BERT's encoder under its own embeddings.
 
 config.json keeps `model_type: "electra"`: load with these classes or `lsgzoo.models.load_model`.
 """
 
-from huggingface_hub.dataclasses import strict
-from transformers import ElectraConfig
-from transformers.models.electra.modeling_electra import ElectraEmbeddings, ElectraModel, ElectraPreTrainedModel
+from transformers.models.electra import modeling_electra
 
-from lsgzoo.attention.keys import LSGKeys
-from lsgzoo.models.lsg_config import LSGConfigMixin
-from lsgzoo.models.lsg_encoder import LSGBaseModelMixin, LSGEmbeddingsMixin, LSGLoadingMixin, define_lsg_heads
-from lsgzoo.models.modeling_lsg_bert import LSGBertEncoder
+from lsgzoo.models.modeling_lsg_bert import define_bert_like
 
-
-@strict
-class LSGElectraConfig(LSGConfigMixin, ElectraConfig, LSGKeys):
-    r"""ELECTRA configuration with LSG (Local + Sparse + Global) self-attention (keys: `attention.keys.LSGKeys`)."""
-
-
-class LSGElectraEmbeddings(LSGEmbeddingsMixin, ElectraEmbeddings):
-    """ELECTRA's embeddings (width embedding_size) with the global tokens in front."""
-
-
-class LSGElectraPreTrainedModel(LSGLoadingMixin, ElectraPreTrainedModel):
-    config_class = LSGElectraConfig
-
-
-class LSGElectraModel(LSGBaseModelMixin, LSGElectraPreTrainedModel, ElectraModel):
-    """ELECTRA with LSG self-attention (`LSGBaseModelMixin`, LSG-BERT's encoder): no pooler;
-    `embeddings_project` (ELECTRA's own, when embedding_size differs from hidden_size) before the encoder."""
-
-    lsg_embeddings_class = LSGElectraEmbeddings
-    lsg_encoder_class = LSGBertEncoder
-    lsg_projection_attribute = "embeddings_project"  # ElectraModel has it when embedding_size != hidden_size
-
-
-define_lsg_heads(globals(), LSGElectraPreTrainedModel)  # the other heads of the ELECTRA row (`models.families`)
+# ElectraModel has `embeddings_project` when embedding_size != hidden_size
+define_bert_like(globals(), "Electra", modeling_electra, lsg_projection_attribute="embeddings_project")
