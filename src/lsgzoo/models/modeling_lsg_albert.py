@@ -15,12 +15,7 @@ The files keep `model_type: "albert"`, so plain `AutoModel*` returns ALBERT: see
 from torch import nn
 from huggingface_hub.dataclasses import strict
 from transformers import AlbertConfig
-from transformers.models.albert.modeling_albert import (
-    AlbertEmbeddings,
-    AlbertModel,
-    AlbertPreTrainedModel,
-    AlbertTransformer,
-)
+from transformers.models.albert import modeling_albert
 
 from lsgzoo.attention.keys import LSGKeys
 from lsgzoo.attention.lsg import LSGSelfAttention
@@ -35,7 +30,7 @@ class LSGAlbertConfig(LSGConfigMixin, AlbertConfig, LSGKeys):
     """ALBERT's configuration + the LSG keys (`models.lsg_config`); the global tokens are embedding_size wide."""
 
 
-class LSGAlbertEmbeddings(LSGEmbeddingsMixin, AlbertEmbeddings):
+class LSGAlbertEmbeddings(LSGEmbeddingsMixin, modeling_albert.AlbertEmbeddings):
     """ALBERT's embeddings → (n, g + t, embedding_size): the g global tokens (LayerNorm + dropout only) in front."""
 
 
@@ -54,7 +49,7 @@ class LSGAlbertAttention(LSGSelfAttention):
         return self.LayerNorm(hidden_states + self.output_dropout(attended)), None
 
 
-class LSGAlbertTransformer(AlbertTransformer):
+class LSGAlbertTransformer(modeling_albert.AlbertTransformer):
     """ALBERT's encoder on (n, g + t, embedding_size) with LSG self-attention; returns (n, t, d) (`lsg_encode`)."""
 
     def __init__(self, config: LSGAlbertConfig):
@@ -73,13 +68,13 @@ class LSGAlbertTransformer(AlbertTransformer):
                           project=self.embedding_hidden_mapping_in, **kwargs)
 
 
-class LSGAlbertPreTrainedModel(LSGLoadingMixin, AlbertPreTrainedModel):
+class LSGAlbertPreTrainedModel(LSGLoadingMixin, modeling_albert.AlbertPreTrainedModel):
     """Base class of the LSG-ALBERT models: ALBERT's, with `LSGAlbertConfig` and the shared loading checks."""
 
     config_class = LSGAlbertConfig
 
 
-class LSGAlbertModel(LSGBaseModelMixin, LSGAlbertPreTrainedModel, AlbertModel):
+class LSGAlbertModel(LSGBaseModelMixin, LSGAlbertPreTrainedModel, modeling_albert.AlbertModel):
     """ALBERT with LSG self-attention: last_hidden_state (n, t, d); the pooler reads token 0 (global 0's
     output under pool_with_global). ALBERT's inputs (forward: `LSGBaseModelMixin`)."""
 

@@ -15,22 +15,14 @@ classes (`LSGBartForConditionalGeneration.from_pretrained(dir)`) or with
 `lsgzoo.models.load_model`; `AutoModel*` without remote code returns plain BART.
 """
 
-from transformers.models.bart.modeling_bart import (
-    BartDecoder,
-    BartEncoderLayer,
-    BartLearnedPositionalEmbedding,
-    BartModel,
-    BartPreTrainedModel,
-    BartScaledWordEmbedding,
-    shift_tokens_right,
-)
+from transformers.models.bart import modeling_bart
 
 from lsgzoo.models.configuration_lsg_bart import LSGBartConfig
 from lsgzoo.models.lsg_encoder import LSGHeadMixin, LSGLoadingMixin, LSGMissingWeightsWarning, define_lsg_heads, first_token_masked, lsg_cross_attention_mask, pad_inputs, prepend_global_tokens, trim_encoder_output  # noqa: E501,F401
 from lsgzoo.models.lsg_seq2seq import LSG_CACHE_FIELD, LSGEncoderLayerMixin, LSGSeq2SeqEncoderMixin, LSGSeq2SeqModelMixin  # noqa: E501,F401
 
 
-class LSGBartPreTrainedModel(LSGLoadingMixin, BartPreTrainedModel):
+class LSGBartPreTrainedModel(LSGLoadingMixin, modeling_bart.BartPreTrainedModel):
     """Base class of the LSG-BART models: BART's, with `LSGBartConfig`.
 
     `from_pretrained` is transformers' plus the shared checks of `LSGLoadingMixin`.
@@ -40,7 +32,7 @@ class LSGBartPreTrainedModel(LSGLoadingMixin, BartPreTrainedModel):
     _no_split_modules = [r"LSGBartEncoderLayer", r"BartDecoderLayer"]
 
 
-class LSGBartEncoderLayer(LSGEncoderLayerMixin, BartEncoderLayer):
+class LSGBartEncoderLayer(LSGEncoderLayerMixin, modeling_bart.BartEncoderLayer):
     """transformers' post-LN `BartEncoderLayer` whose `self_attn` is `LSGSelfAttention` (`LSGEncoderLayerMixin`)."""
 
 
@@ -51,17 +43,17 @@ class LSGBartEncoder(LSGSeq2SeqEncoderMixin, LSGBartPreTrainedModel):
     which the first `num_global_tokens` rows are used.
     """
 
-    token_embedding_class = BartScaledWordEmbedding
-    position_embedding_class = BartLearnedPositionalEmbedding
+    token_embedding_class = modeling_bart.BartScaledWordEmbedding
+    position_embedding_class = modeling_bart.BartLearnedPositionalEmbedding
     layer_class = LSGBartEncoderLayer
     layers_take_index = True
 
 
-class LSGBartModel(LSGSeq2SeqModelMixin, LSGBartPreTrainedModel, BartModel):
+class LSGBartModel(LSGSeq2SeqModelMixin, LSGBartPreTrainedModel, modeling_bart.BartModel):
     """BART encoder-decoder with the LSG encoder; decoder and cross-attention are BART's (`LSGSeq2SeqModelMixin`)."""
 
     lsg_encoder_class = LSGBartEncoder
-    lsg_decoder_class = BartDecoder
+    lsg_decoder_class = modeling_bart.BartDecoder
 
     def default_decoder_input_ids(self, input_ids):
         """BART shifts input_ids right behind decoder_start_token_id."""
@@ -69,7 +61,7 @@ class LSGBartModel(LSGSeq2SeqModelMixin, LSGBartPreTrainedModel, BartModel):
             raise ValueError(
                 "If no `decoder_input_ids` or `decoder_inputs_embeds` are passed, `input_ids` cannot be `None`."
             )
-        return shift_tokens_right(input_ids, self.config.pad_token_id, self.config.decoder_start_token_id)
+        return modeling_bart.shift_tokens_right(input_ids, self.config.pad_token_id, self.config.decoder_start_token_id)
 
 
 define_lsg_heads(globals(), LSGBartPreTrainedModel)  # the other heads of the BART row (`models.families`)

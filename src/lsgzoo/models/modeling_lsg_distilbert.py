@@ -13,12 +13,7 @@ The files keep `model_type: "distilbert"`, so plain `AutoModel*` returns DistilB
 
 from huggingface_hub.dataclasses import strict
 from transformers import DistilBertConfig
-from transformers.models.distilbert.modeling_distilbert import (
-    DistilBertModel,
-    DistilBertPreTrainedModel,
-    Embeddings,
-    Transformer,
-)
+from transformers.models.distilbert import modeling_distilbert
 
 from lsgzoo.attention.keys import LSGKeys
 from lsgzoo.attention.lsg import LSGSelfAttention
@@ -33,12 +28,12 @@ class LSGDistilBertConfig(LSGConfigMixin, DistilBertConfig, LSGKeys):
     """DistilBERT's configuration + the LSG keys (`models.lsg_config`); heads `n_heads`, dropout `attention_dropout`."""
 
 
-class LSGDistilBertEmbeddings(LSGEmbeddingsMixin, Embeddings):
+class LSGDistilBertEmbeddings(LSGEmbeddingsMixin, modeling_distilbert.Embeddings):
     """DistilBERT's embeddings → (n, g + t, d): the g global tokens (LayerNorm + dropout only) in front;
     `inputs_embeds` work (the original's crash there)."""
 
 
-class LSGDistilBertTransformer(Transformer):
+class LSGDistilBertTransformer(modeling_distilbert.Transformer):
     """DistilBERT's encoder on (n, g + t, d) with LSG self-attention; returns (n, t, d) (`lsg_encode`)."""
 
     def __init__(self, config: LSGDistilBertConfig):
@@ -53,13 +48,13 @@ class LSGDistilBertTransformer(Transformer):
         return lsg_encode(self.config, hidden_states, attention_mask, self.layer, output_hidden_states, **kwargs)
 
 
-class LSGDistilBertPreTrainedModel(LSGLoadingMixin, DistilBertPreTrainedModel):
+class LSGDistilBertPreTrainedModel(LSGLoadingMixin, modeling_distilbert.DistilBertPreTrainedModel):
     """Base class of the LSG-DistilBERT models: DistilBERT's, with `LSGDistilBertConfig` and the loading checks."""
 
     config_class = LSGDistilBertConfig
 
 
-class LSGDistilBertModel(LSGBaseModelMixin, LSGDistilBertPreTrainedModel, DistilBertModel):
+class LSGDistilBertModel(LSGBaseModelMixin, LSGDistilBertPreTrainedModel, modeling_distilbert.DistilBertModel):
     """DistilBERT with LSG self-attention: last_hidden_state (n, t, d), no pooler; inputs_embeds work."""
 
     lsg_encoder_attribute = "transformer"

@@ -16,15 +16,7 @@ Checkpoint format = the original LSG-mBART's: mBART's parameter names plus
 
 from huggingface_hub.dataclasses import strict
 from transformers import MBartConfig
-from transformers.models.mbart.modeling_mbart import (
-    MBartDecoder,
-    MBartEncoderLayer,
-    MBartLearnedPositionalEmbedding,
-    MBartModel,
-    MBartPreTrainedModel,
-    MBartScaledWordEmbedding,
-    shift_tokens_right,
-)
+from transformers.models.mbart import modeling_mbart
 
 from lsgzoo.attention.keys import LSGKeys
 from lsgzoo.models.lsg_config import LSGConfigMixin
@@ -41,35 +33,35 @@ class LSGMBartConfig(LSGConfigMixin, MBartConfig, LSGKeys):
     """
 
 
-class LSGMBartPreTrainedModel(LSGLoadingMixin, MBartPreTrainedModel):
+class LSGMBartPreTrainedModel(LSGLoadingMixin, modeling_mbart.MBartPreTrainedModel):
     """Base class of the LSG-mBART models: mBART's, with `LSGMBartConfig` (and `LSGLoadingMixin`)."""
 
     config_class = LSGMBartConfig
     _no_split_modules = [r"LSGMBartEncoderLayer", r"MBartDecoderLayer"]
 
 
-class LSGMBartEncoderLayer(LSGEncoderLayerMixin, MBartEncoderLayer):
+class LSGMBartEncoderLayer(LSGEncoderLayerMixin, modeling_mbart.MBartEncoderLayer):
     """transformers' pre-LN `MBartEncoderLayer` whose `self_attn` is `LSGSelfAttention`."""
 
 
 class LSGMBartEncoder(LSGSeq2SeqEncoderMixin, LSGMBartPreTrainedModel):
     """mBART encoder with learned global tokens and LSG self-attention (`LSGSeq2SeqEncoderMixin`)."""
 
-    token_embedding_class = MBartScaledWordEmbedding
-    position_embedding_class = MBartLearnedPositionalEmbedding
+    token_embedding_class = modeling_mbart.MBartScaledWordEmbedding
+    position_embedding_class = modeling_mbart.MBartLearnedPositionalEmbedding
     layer_class = LSGMBartEncoderLayer
     final_norm = True
 
 
-class LSGMBartModel(LSGSeq2SeqModelMixin, LSGMBartPreTrainedModel, MBartModel):
+class LSGMBartModel(LSGSeq2SeqModelMixin, LSGMBartPreTrainedModel, modeling_mbart.MBartModel):
     """mBART encoder-decoder with the LSG encoder; decoder and cross-attention are mBART's."""
 
     lsg_encoder_class = LSGMBartEncoder
-    lsg_decoder_class = MBartDecoder
+    lsg_decoder_class = modeling_mbart.MBartDecoder
 
     def default_decoder_input_ids(self, input_ids):
         """mBART's shift: each row's last non-pad token (the language id) first, then input_ids[:, :-1]."""
-        return shift_tokens_right(input_ids, self.config.pad_token_id)
+        return modeling_mbart.shift_tokens_right(input_ids, self.config.pad_token_id)
 
 
 define_lsg_heads(globals(), LSGMBartPreTrainedModel)  # the other heads of the mBART row (`models.families`)

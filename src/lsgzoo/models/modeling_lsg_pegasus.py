@@ -20,14 +20,7 @@ import math
 from huggingface_hub.dataclasses import strict
 from torch import nn
 from transformers import PegasusConfig
-from transformers.models.pegasus.modeling_pegasus import (
-    PegasusDecoder,
-    PegasusEncoder,
-    PegasusEncoderLayer,
-    PegasusModel,
-    PegasusPreTrainedModel,
-    PegasusSinusoidalPositionalEmbedding,
-)
+from transformers.models.pegasus import modeling_pegasus
 
 from lsgzoo.attention.keys import LSGKeys
 from lsgzoo.models.lsg_config import LSGConfigMixin
@@ -44,7 +37,7 @@ class LSGPegasusConfig(LSGConfigMixin, PegasusConfig, LSGKeys):
     """
 
 
-class LSGPegasusPreTrainedModel(LSGLoadingMixin, PegasusPreTrainedModel):
+class LSGPegasusPreTrainedModel(LSGLoadingMixin, modeling_pegasus.PegasusPreTrainedModel):
     """Base class of the LSG-Pegasus models: Pegasus's (sinusoidal tables initialised by formula),
     with `LSGPegasusConfig` (and `LSGLoadingMixin`)."""
 
@@ -52,14 +45,14 @@ class LSGPegasusPreTrainedModel(LSGLoadingMixin, PegasusPreTrainedModel):
     _no_split_modules = [r"LSGPegasusEncoderLayer", r"PegasusDecoderLayer"]
 
 
-class LSGPegasusEncoderLayer(LSGEncoderLayerMixin, PegasusEncoderLayer):
+class LSGPegasusEncoderLayer(LSGEncoderLayerMixin, modeling_pegasus.PegasusEncoderLayer):
     """transformers' pre-LN `PegasusEncoderLayer` whose `self_attn` is `LSGSelfAttention`."""
 
 
 class LSGPegasusEncoder(LSGSeq2SeqEncoderMixin, LSGPegasusPreTrainedModel):
     """Pegasus encoder with learned global tokens and LSG self-attention (`LSGSeq2SeqEncoderMixin`)."""
 
-    position_embedding_class = PegasusSinusoidalPositionalEmbedding
+    position_embedding_class = modeling_pegasus.PegasusSinusoidalPositionalEmbedding
     layer_class = LSGPegasusEncoderLayer
     embedding_norm = False
     final_norm = True
@@ -81,18 +74,18 @@ class LSGPegasusEncoder(LSGSeq2SeqEncoderMixin, LSGPegasusPreTrainedModel):
 
     def resize_position_embeddings(self, new_num_position_embeddings: int):
         """Pegasus's: a sinusoidal table of the new length (computed, not copied); the length limit follows."""
-        PegasusEncoder.resize_position_embeddings(self, new_num_position_embeddings)
+        modeling_pegasus.PegasusEncoder.resize_position_embeddings(self, new_num_position_embeddings)
         self.max_source_positions = new_num_position_embeddings
 
     def get_position_embeddings(self) -> nn.Embedding:
         return self.embed_positions
 
 
-class LSGPegasusModel(LSGSeq2SeqModelMixin, LSGPegasusPreTrainedModel, PegasusModel):
+class LSGPegasusModel(LSGSeq2SeqModelMixin, LSGPegasusPreTrainedModel, modeling_pegasus.PegasusModel):
     """Pegasus encoder-decoder with the LSG encoder; decoder and cross-attention are Pegasus's."""
 
     lsg_encoder_class = LSGPegasusEncoder
-    lsg_decoder_class = PegasusDecoder
+    lsg_decoder_class = modeling_pegasus.PegasusDecoder
 
 
 define_lsg_heads(globals(), LSGPegasusPreTrainedModel)  # the other heads of the Pegasus row (`models.families`)
