@@ -8,13 +8,16 @@ names (query/key/value; the output projection stays `BertSelfOutput`), then pool
 token 0 (pool_with_global) and drops the globals and padding (spec §2.2 step 9). Heads are
 transformers' BERT heads with the base model swapped (`define_lsg_heads`); the pooler reads token 0.
 
+The config, embeddings, pretrained and base model classes and the heads are built by `define_bert_like`,
+which builds them for every family that is LSG-BERT's encoder under its own embeddings (RoBERTa, XLM-RoBERTa,
+CamemBERT, ELECTRA). `pass_global_tokens_to_decoder` is unused (no decoder): the encoder always drops the globals.
+
 config.json keeps `model_type: "bert"` (plus `base_model_prefix: "lsg"`, the LSG keys, `auto_map`):
 load with these classes or `lsgzoo.models.load_model`; `AutoModel*` without remote code returns plain BERT.
 """
 
 from huggingface_hub.dataclasses import strict
-from transformers import BertConfig
-from transformers.models.bert.modeling_bert import BertEmbeddings, BertEncoder, BertModel, BertPreTrainedModel
+from transformers.models.bert import modeling_bert
 
 from lsgzoo.attention.keys import LSGKeys
 from lsgzoo.attention.lsg import LSGSelfAttention
@@ -25,20 +28,7 @@ from lsgzoo.models.lsg_encoder import LSGBaseModelMixin, LSGEmbeddingsMixin, LSG
 BERT_PROJECTIONS = ("query", "key", "value", None)  # the output projection is BertSelfOutput.dense
 
 
-@strict
-class LSGBertConfig(LSGConfigMixin, BertConfig, LSGKeys):
-    r"""BERT configuration with LSG (Local + Sparse + Global) self-attention (keys: `attention.keys.LSGKeys`).
-
-    base_model_prefix: always "lsg" in files; auto_map: always the classes of `modeling_lsg_bert`.
-    `pass_global_tokens_to_decoder` is unused (no decoder): the encoder always drops the globals.
-    """
-
-
-class LSGBertEmbeddings(LSGEmbeddingsMixin, BertEmbeddings):
-    """BERT's embeddings → (n, g + t, d): the g global tokens (LayerNorm + dropout only) in front."""
-
-
-class LSGBertEncoder(BertEncoder):
+class LSGBertEncoder(modeling_bert.BertEncoder):
     """BERT's encoder on (n, g + t, d) with LSG self-attention; returns (n, t, d) (spec §2.2 steps 3, 9).
 
     The hidden states are right-padded with zeros to a block multiple (as the original, after the
@@ -47,7 +37,7 @@ class LSGBertEncoder(BertEncoder):
     (pool_with_global) and keeps the t real rows. hidden_states (if asked) are untrimmed (n, g + tp, d).
     """
 
-    def __init__(self, config: LSGBertConfig):
+    def __init__(self, config):
         super().__init__(config)
         for layer in self.layer:
             layer.attention.self = LSGSelfAttention(config.hidden_size, config.num_attention_heads,
@@ -56,23 +46,6 @@ class LSGBertEncoder(BertEncoder):
     def forward(self, hidden_states, attention_mask=None, output_hidden_states: bool = False, **kwargs):
         """hidden_states (n, g + t, d) from `LSGBertEmbeddings`; attention_mask (n, t), 1 = real."""
         return lsg_encode(self.config, hidden_states, attention_mask, self.layer, output_hidden_states, **kwargs)
-
-
-class LSGBertPreTrainedModel(LSGLoadingMixin, BertPreTrainedModel):
-    """Base class of the LSG-BERT models: BERT's, with `LSGBertConfig` and the shared loading checks."""
-
-    config_class = LSGBertConfig
-
-
-class LSGBertModel(LSGBaseModelMixin, LSGBertPreTrainedModel, BertModel):
-    """BERT with LSG self-attention: last_hidden_state (n, t, d); the pooler reads token 0 (global 0's
-    output under pool_with_global). BERT's inputs (forward: `LSGBaseModelMixin`)."""
-
-    lsg_embeddings_class = LSGBertEmbeddings
-    lsg_encoder_class = LSGBertEncoder
-
-
-define_lsg_heads(globals(), LSGBertPreTrainedModel)  # the other heads of the BERT row (`models.families`)
 
 
 def define_bert_like(namespace: dict, stem: str, modeling, **model_attributes) -> None:
@@ -102,3 +75,6 @@ def define_bert_like(namespace: dict, stem: str, modeling, **model_attributes) -
            f"{display} with LSG self-attention (`LSGBaseModelMixin`; LSG-BERT's encoder).",
            lsg_embeddings_class=embeddings, lsg_encoder_class=LSGBertEncoder, **model_attributes)
     define_lsg_heads(namespace, pretrained)  # the other heads of the family's row (`models.families`)
+
+
+define_bert_like(globals(), "Bert", modeling_bert)
