@@ -149,7 +149,7 @@ def matrix_cell_text(group: RunGroup | None) -> str:
 
 def matrix_markdown(grouped: GroupedRuns) -> str:
     """matrix.md: configurations (rows) × tasks (columns), each cell mean ± CI half-width over seeds."""
-    scored_by = "Each task's own monitored metric (named below)" if grouped.per_task else f"`{grouped.metric}`"
+    scored_by = "Each task's own monitored metric (named below)," if grouped.per_task else f"`{grouped.metric}`"
     header = [f"{scored_by} per task (columns) and configuration (rows): mean ± half-width of the "
               f"{CONFIDENCE:.0%} confidence interval over seeds (Student's t); \"(n=1)\": one scored run, no CI; "
               f"{NO_RUN}: no scored run."]
