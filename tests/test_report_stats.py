@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from lsgzoo import cli
-from lsgzoo.report import collect_runs, make_report, summarize, welch_test
+from lsgzoo.report import collect_runs, export_best, make_report, summarize, welch_test
 from lsgzoo.report.plots import line_keys
 
 MONITOR = "val/answer_accuracy"
@@ -252,3 +252,93 @@ def test_no_scored_run_gives_a_group_table_without_numbers(tmp_path):
     assert report.best is None
     assert "| all runs | 0 | 2 | no scored run |" in report.groups_markdown and "nan" not in report.groups_markdown
     assert report.printed().count("RuntimeError: out of memory") == 2
+
+
+def write_monitored_run(run_dir: Path, data: str, monitor: str, sparsity_type: str, seed: int, score: float,
+                        mode: str = "max"):
+    """A completed run of task `data` monitoring `monitor` (as the suite's seq2seq and classification tasks do)."""
+    write_summary_run(run_dir, data, sparsity_type, seed, score)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    summary.update(monitor=monitor, monitor_mode=mode, metrics={monitor: score, "val/loss": 0.1})
+    (run_dir / "summary.json").write_text(json.dumps(summary))
+
+
+MIXED = {  # task → (monitor, {sparsity_type: [score per seed]})
+    "linked_pairs": ("val/answer_accuracy", {"none": [0.1, 0.2], "pooling": [0.5, 0.7]}),
+    "majority": ("val/accuracy", {"none": [0.8, 0.9], "pooling": [0.6, 0.65]}),
+}
+
+
+def write_mixed(root: Path, tasks=MIXED, modes=None) -> Path:
+    job = 0
+    for data, (monitor, selectors) in tasks.items():
+        for sparsity_type, scores in selectors.items():
+            for seed, score in enumerate(scores):
+                write_monitored_run(root / str(job), data, monitor, sparsity_type, seed, score,
+                                    (modes or {}).get(data, "max"))
+                job += 1
+    return root
+
+
+def test_tasks_monitoring_different_metrics_are_scored_each_by_its_own(tmp_path):
+    out = tmp_path / "report"
+    report = make_report(write_mixed(tmp_path / "multirun"), out, baseline="sparsity_type=none")
+    metrics = {"linked_pairs": "val/answer_accuracy", "majority": "val/accuracy"}
+    assert report.grouped.task_metrics == metrics and report.table.task_metrics == metrics
+    lp, maj = by_selector(report, "linked_pairs"), by_selector(report, "majority")
+    assert lp["pooling"].metric.mean == pytest.approx(0.6) and lp["none"].metric.mean == pytest.approx(0.15)
+    assert maj["none"].metric.mean == pytest.approx(0.85) and maj["pooling"].metric.mean == pytest.approx(0.625)
+    # Welch within each task: (0.5, 0.7) vs (0.1, 0.2); (0.6, 0.65) vs (0.8, 0.9)
+    from scipy import stats
+    for group, values, base in ((lp["pooling"], [0.5, 0.7], [0.1, 0.2]), (maj["pooling"], [0.6, 0.65], [0.8, 0.9])):
+        expected = stats.ttest_ind(values, base, equal_var=False).pvalue
+        assert group.comparison.p_value == pytest.approx(expected)
+    assert lp["none"].comparison.note == maj["none"].comparison.note == "baseline"
+
+    matrix = (out / "matrix.md").read_text()
+    assert "metric per task: linked_pairs → val/answer_accuracy, majority → val/accuracy" in matrix
+    assert "| sparsity_type | linked_pairs | majority |" in matrix
+    rows = [line for line in matrix.splitlines() if line.startswith(("| none |", "| pooling |"))]
+    assert len(rows) == 2 and rows[0].startswith("| pooling | 0.6 ± ") and " | 0.625 ± " in rows[0]
+    assert rows[1].startswith("| none | 0.15 ± ") and " | 0.85 ± " in rows[1]
+    with open(out / "matrix.csv") as handle:
+        cells = {row["sparsity_type"]: row for row in csv.DictReader(handle)}
+    assert cells["pooling"]["majority metric"] == "val/accuracy"
+    assert float(cells["pooling"]["linked_pairs mean"]) == pytest.approx(0.6)
+    assert (out / "matrix.png").stat().st_size > 1000
+
+    with open(out / "groups.csv") as handle:
+        groups = list(csv.DictReader(handle))
+    assert {(row["task"], row["metric"]) for row in groups} == set(metrics.items())
+    assert "| linked_pairs | val/answer_accuracy | pooling | 2 |" in report.groups_markdown
+    assert "metric per task: linked_pairs → val/answer_accuracy" in report.groups_markdown
+
+    # the sweep is ranked within each task, with each row's metric named
+    ranks = [(row["data"], row["rank"], row["metric"], row["run"]) for row in report.table.rows]
+    assert ranks == [("linked_pairs", 1, "val/answer_accuracy", "3"), ("linked_pairs", 2, "val/answer_accuracy", "2"),
+                     ("linked_pairs", 3, "val/answer_accuracy", "1"), ("linked_pairs", 4, "val/answer_accuracy", "0"),
+                     ("majority", 1, "val/accuracy", "5"), ("majority", 2, "val/accuracy", "4"),
+                     ("majority", 3, "val/accuracy", "7"), ("majority", 4, "val/accuracy", "6")]
+    assert "Ranked within each task by its own monitored metric (linked_pairs → val/answer_accuracy" in report.markdown
+    assert report.best is None and {task: run.name for task, run in report.best_by_task.items()} == {
+        "linked_pairs": "3", "majority": "5"}
+    assert "  majority: by val/accuracy: 5 = 0.9" in report.best_line()
+    summary = json.loads((out / "report.json").read_text())
+    assert summary["metric_per_task"] == metrics and summary["best_per_task"]["majority"]["metric"] == "val/accuracy"
+    assert {"vs_block_size", "cost"} <= set(report.files)
+    with pytest.raises(ValueError, match="scored by different metrics"):
+        export_best(report, tmp_path / "hub")
+
+
+def test_tasks_monitoring_different_metrics_must_agree_within_a_task_and_on_the_mode(tmp_path):
+    inconsistent = write_mixed(tmp_path / "a")
+    write_monitored_run(inconsistent / "99", "majority", "val/f1", "none", 5, 0.5)
+    with pytest.raises(ValueError, match=r"same task monitor different metrics \(majority: val/accuracy, val/f1\)"):
+        make_report(inconsistent, tmp_path / "ra")
+    opposite = write_mixed(tmp_path / "b", modes={"majority": "min"})
+    with pytest.raises(ValueError, match=r"disagree on monitor_mode \(max: linked_pairs; min: majority\)"):
+        make_report(opposite, tmp_path / "rb")
+    # --metric keeps today's behaviour: the runs that do not report it are scored as missing
+    report = make_report(write_mixed(tmp_path / "c"), tmp_path / "rc", metric="val/accuracy", mode="max")
+    assert report.grouped.task_metrics == {"linked_pairs": "val/accuracy", "majority": "val/accuracy"}
+    assert report.best.name == "5" and by_selector(report, "linked_pairs")["none"].metric.n == 0

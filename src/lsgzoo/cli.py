@@ -91,7 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "and the best run.")
     report.add_argument("multirun_dir", type=Path, metavar="MULTIRUN_DIR",
                         help="a multirun folder (multirun/<date>/<time>), any folder above run dirs, or one run dir")
-    report.add_argument("--metric", help="metric to rank by, e.g. val/loss (default: the runs' monitored metric)")
+    report.add_argument("--metric", help="metric to rank by, e.g. val/loss (default: the runs' monitored metric; "
+                        "each task's own when the tasks monitor different ones)")
     report.add_argument("--mode", choices=("max", "min"),
                         help="whether higher or lower is better (default: the runs' monitor_mode)")
     report.add_argument("--baseline", metavar="KEY=VALUE",
@@ -145,7 +146,7 @@ def run_report(args) -> int:
     if args.export_best is not None:
         out = export_best(report, args.export_best, overwrite=args.overwrite)
         print(f"exported {report.best.name} to {out}")
-    return 0 if report.best is not None else 1
+    return 0 if report.scored else 1
 
 
 def main(argv=None) -> int:

@@ -25,6 +25,8 @@ NOT_FINISHED = "no summary.json: the run was killed or is still running"
 TASK_KEY = "data"
 SELECTOR_KEY = "sparsity_type"
 FULL_ATTENTION = "full"
+UNKNOWN_TASK = "(no data name)"
+PER_TASK_METRIC = "monitored metric"  # the metric name that scores each run by its own monitor (ranking.resolve_metric)
 
 
 @dataclass
@@ -69,10 +71,13 @@ class RunRecord:
 
     def value(self, metric: str) -> float | None:
         """The run's score on `metric`: `best_score` for its monitored metric, else the final value.
+        PER_TASK_METRIC stands for the run's own monitored metric.
 
         Returns None when the run failed or has no finite value for `metric`.
         """
-        if self.failed:
+        if metric == PER_TASK_METRIC:
+            metric = self.monitor
+        if self.failed or metric is None:
             return None
         raw = self.best_score if metric == self.monitor and self.best_score is not None else self.metrics.get(metric)
         if raw is None:
@@ -100,6 +105,12 @@ class RunRecord:
         """The best checkpoint (`best_checkpoint`, relative to the run dir, else checkpoints/best.ckpt) if it exists."""
         path = self.run_dir / (self.best_checkpoint or DEFAULT_CHECKPOINT)
         return path if path.is_file() else None
+
+
+def task_name(record: RunRecord) -> str:
+    """The run's task: its data config name (UNKNOWN_TASK when the run recorded none)."""
+    value = record.setting(TASK_KEY)
+    return UNKNOWN_TASK if value is None else str(value)
 
 
 def is_full_attention(record: RunRecord) -> bool:

@@ -8,6 +8,7 @@ row per configuration, one column per task.
 import csv
 from pathlib import Path
 
+from lsgzoo.report.ranking import metric_listing
 from lsgzoo.report.stats import ALPHA, CONFIDENCE, COST_FIELDS, GroupedRuns, RunGroup, Summary
 from lsgzoo.report.table import format_value
 
@@ -44,6 +45,8 @@ def method_lines(grouped: GroupedRuns) -> list[str]:
     """Bullet lines that say what the numbers are: grouping, CI, n=1, failed runs and the test."""
     better = {"max": " (higher is better)", "min": " (lower is better)"}.get(grouped.mode, "")
     metric = f"`{grouped.metric}`{better}" if grouped.metric else "The metric (unknown: no run has a score)"
+    if grouped.per_task:
+        metric = f"Each task's own monitored metric{better}, column `metric` ({per_task_line(grouped)})"
     tasks = ", ".join(f"`{task}`" for task in grouped.tasks)
     lines = [f"- Runs that differ only in `seed` form a group; task{'s' if grouped.multitask else ''}: {tasks}.",
              f"- {metric}: mean ± half-width of the {CONFIDENCE:.0%} confidence interval "
@@ -60,6 +63,11 @@ def method_lines(grouped: GroupedRuns) -> list[str]:
     return lines
 
 
+def per_task_line(grouped: GroupedRuns) -> str:
+    """"metric per task: linked_pairs → val/answer_accuracy, majority → val/accuracy"."""
+    return "metric per task: " + metric_listing({task: grouped.metric_of(task) for task in grouped.tasks})
+
+
 def _configuration_columns(grouped: GroupedRuns) -> list[str]:
     return grouped.keys or ["group"]
 
@@ -72,8 +80,9 @@ def _configuration_cells(grouped: GroupedRuns, group: RunGroup) -> list[str]:
 
 def groups_markdown(grouped: GroupedRuns) -> str:
     """groups.md: the method sentences, then one row per group (task column only when there are several)."""
-    columns = [*(["task"] if grouped.multitask else []), *_configuration_columns(grouped), "n", "failed",
-               grouped.metric or "metric", "std", *(["Δ", "p (Welch)"] if grouped.baseline else []),
+    columns = [*(["task"] if grouped.multitask else []), *(["metric"] if grouped.per_task else []),
+               *_configuration_columns(grouped), "n", "failed",
+               "mean" if grouped.per_task else grouped.metric or "metric", "std", *(["Δ", "p (Welch)"] if grouped.baseline else []),
                *(header for header, _ in COST_FIELDS)]
     lines = [*method_lines(grouped), "", "| " + " | ".join(columns) + " |",
              "|" + "|".join("---" for _ in columns) + "|"]
@@ -84,6 +93,7 @@ def groups_markdown(grouped: GroupedRuns) -> str:
 def _group_cells(grouped: GroupedRuns, group: RunGroup) -> list[str]:
     """One groups.md row: [task], configuration, n, failed, mean ± CI, std, [Δ, p], cost means ± CI."""
     task = [group.task] if grouped.multitask else []
+    task += [format_value(grouped.metric_of(group.task))] if grouped.per_task else []
     comparison = [delta_text(group), p_value_text(group)] if grouped.baseline else []
     costs = [summary_text(group.costs[header], say_no_ci=False) if group.costs[header].n else ""
              for header, _ in COST_FIELDS]
@@ -110,7 +120,7 @@ def _groups_csv_row(grouped: GroupedRuns, group: RunGroup) -> list:
     metric, tested = group.metric, group.comparison
     ci = metric.ci or (None, None)
     costs = [value for header, _ in COST_FIELDS for value in (group.costs[header].mean, group.costs[header].halfwidth)]
-    return [group.task, *(group.configuration[key] for key in grouped.keys), grouped.metric, metric.n, group.n_failed,
+    return [group.task, *(group.configuration[key] for key in grouped.keys), grouped.metric_of(group.task), metric.n, group.n_failed,
             metric.mean, metric.std, *ci, metric.halfwidth,
             *((tested.delta, tested.p_value, tested.statistic, tested.df, tested.significant, tested.note)
               if tested else (None,) * 6),
@@ -139,14 +149,15 @@ def matrix_cell_text(group: RunGroup | None) -> str:
 
 def matrix_markdown(grouped: GroupedRuns) -> str:
     """matrix.md: configurations (rows) × tasks (columns), each cell mean ± CI half-width over seeds."""
-    header = [f"`{grouped.metric}` per task (columns) and configuration (rows): mean ± half-width of the "
+    scored_by = "Each task's own monitored metric (named below)," if grouped.per_task else f"`{grouped.metric}`"
+    header = [f"{scored_by} per task (columns) and configuration (rows): mean ± half-width of the "
               f"{CONFIDENCE:.0%} confidence interval over seeds (Student's t); \"(n=1)\": one scored run, no CI; "
               f"{NO_RUN}: no scored run."]
     if grouped.baseline is not None:
         key, value = grouped.baseline
         header.append(f"{SIGNIFICANT_MARK}: p < {ALPHA} against `{key}={value}` of the same task (Welch's t-test).")
     columns = [*_configuration_columns(grouped), *grouped.tasks]
-    lines = [" ".join(header), "", "| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
+    lines = [" ".join(header), "", *([per_task_line(grouped) + ".", ""] if grouped.per_task else []), "| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
     for values, cells in matrix_rows(grouped):
         names = [format_value(value) for value in values] or ["all runs"]
         lines.append("| " + " | ".join([*names, *(matrix_cell_text(cells.get(task)) for task in grouped.tasks)])
@@ -155,15 +166,17 @@ def matrix_markdown(grouped: GroupedRuns) -> str:
 
 
 def write_matrix_csv(grouped: GroupedRuns, path) -> Path:
-    """matrix.csv: one row per configuration; per task its mean, CI half-width, std, n, failed runs and p-value."""
+    """matrix.csv: one row per configuration; per task its mean, CI half-width, std, n, failed runs and p-value
+    (led by the task's metric name when each task is scored by its own monitored metric)."""
     path = Path(path)
-    parts = ("mean", "ci95_halfwidth", "std", "n", "failed", "p_value")
+    parts = (*(["metric"] if grouped.per_task else []), "mean", "ci95_halfwidth", "std", "n", "failed", "p_value")
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow([*grouped.keys, *(f"{task} {part}" for task in grouped.tasks for part in parts)])
         for values, cells in matrix_rows(grouped):
             row = list(values)
             for task in grouped.tasks:
+                row += [grouped.metric_of(task)] if grouped.per_task else []
                 row += _matrix_csv_cells(cells.get(task))
             writer.writerow(_blank_none(row))
     return path

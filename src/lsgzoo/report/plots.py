@@ -3,7 +3,8 @@ run, and the task × configuration heatmap.
 
 Only completed runs with a score on the metric are drawn. Each function returns
 the path it wrote, or None when the runs hold nothing to draw (e.g. no run
-reports peak memory), so a report never contains an empty chart.
+reports peak memory), so a report never contains an empty chart. When each task is scored by its own monitored
+metric (`PER_TASK_METRIC`), the metric plots draw one panel per task, labelled with the task's metric.
 """
 
 import math
@@ -11,8 +12,9 @@ from collections import defaultdict
 from itertools import cycle
 from pathlib import Path
 
-from lsgzoo.report.collect import RunRecord
+from lsgzoo.report.collect import PER_TASK_METRIC, RunRecord
 from lsgzoo.report.groups import NO_RUN, SIGNIFICANT_MARK, matrix_rows, summary_text
+from lsgzoo.report.ranking import task_metrics
 from lsgzoo.report.stats import CONFIDENCE, GroupedRuns, RunGroup, configuration_keys, summarize, task_name
 
 COST_AXES = (("train_tokens_per_s", "training throughput (tokens/s)"), ("train_time_s", "training time (s)"),
@@ -68,28 +70,55 @@ def line_name(record: RunRecord, keys: list[str], multitask: bool) -> str:
     return (f"{task_name(record)}: " if multitask else "") + ", ".join(parts)
 
 
+def panels(records: list[RunRecord], metric: str) -> list[tuple[str | None, list[RunRecord], str]]:
+    """(task or None, runs, metric name) per panel: one per task for PER_TASK_METRIC, else one for every run."""
+    if metric != PER_TASK_METRIC:
+        return [(None, records, metric)]
+    return [(task, [r for r in records if task_name(r) == task], task_metric or metric)
+            for task, task_metric in task_metrics(records, metric).items()]
+
+
 def plot_metric_vs(records: list[RunRecord], key: str, metric: str, path) -> Path | None:
     """Metric against the attention setting `key` (e.g. block_size): mean ± 95 % CI over seeds.
 
     One line per selector (and per value of any other setting that varies, per task when several); the runs
-    of a point are drawn faintly, and a point with one run has no error bar.
+    of a point are drawn faintly, and a point with one run has no error bar. One panel per task with
+    PER_TASK_METRIC.
     """
     keys = line_keys(records, key)
-    multitask = len({task_name(r) for r in records}) > 1
-    points = defaultdict(lambda: defaultdict(list))  # line name → x → [scores]
-    selectors = {}
-    for record in records:
-        x, score = record.setting(key), record.value(metric)
-        if _is_number(x) and score is not None:
-            name = line_name(record, keys, multitask)
-            points[name][x].append(score)
-            selectors[name] = selector_name(record)
-    if not points:
+    multitask = metric != PER_TASK_METRIC and len({task_name(r) for r in records}) > 1
+    drawn = []
+    for task, runs, label in panels(records, metric):
+        points = defaultdict(lambda: defaultdict(list))  # line name → x → [scores]
+        selectors = {}
+        for record in runs:
+            x, score = record.setting(key), record.value(metric)
+            if _is_number(x) and score is not None:
+                name = line_name(record, keys, multitask)
+                points[name][x].append(score)
+                selectors[name] = selector_name(record)
+        if points:
+            drawn.append((task, label, points, selectors))
+    if not drawn:
         return None
     plt = _pyplot()
     colors = selector_colors(records)
+    fig, axes = plt.subplots(1, len(drawn), figsize=(6.4 * len(drawn), 4.2), squeeze=False)
+    for ax, (task, label, points, selectors) in zip(axes[0], drawn):
+        _draw_metric_lines(ax, points, selectors, colors)
+        ax.set_xlabel(key)
+        ax.set_ylabel(f"{label} (mean ± {CONFIDENCE:.0%} CI over seeds)")
+        ax.set_title(f"{label} vs {key} (no bar: one run)" if task is None else f"{task}: {label} vs {key}")
+        ax.grid(alpha=0.3)
+        ax.legend(title="sparsity_type" + (", " + ", ".join(keys) if keys else ""), fontsize=8)
+    if drawn[0][0] is not None:
+        fig.suptitle(f"each task's monitored metric vs {key}, one panel per task (no bar: one run)")
+    return _save(fig, plt, path)
+
+
+def _draw_metric_lines(ax, points: dict, selectors: dict, colors: dict) -> None:
+    """The lines of one metric-vs-setting panel: mean ± CI per x, the runs faintly behind."""
     styles = defaultdict(lambda: cycle(["-", "--", ":", "-."]))
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for name in sorted(points):
         xs = sorted(points[name])
         summaries = [summarize(points[name][x]) for x in xs]
@@ -100,39 +129,48 @@ def plot_metric_vs(records: list[RunRecord], key: str, metric: str, path) -> Pat
             if len(points[name][x]) > 1:
                 ax.scatter([x] * len(points[name][x]), points[name][x], color=color, alpha=0.3, s=14)
     ax.set_xticks(sorted({x for per_line in points.values() for x in per_line}))
-    ax.set_xlabel(key)
-    ax.set_ylabel(f"{metric} (mean ± {CONFIDENCE:.0%} CI over seeds)")
-    ax.set_title(f"{metric} vs {key} (no bar: one run)")
-    ax.grid(alpha=0.3)
-    ax.legend(title="sparsity_type" + (", " + ", ".join(keys) if keys else ""), fontsize=8)
-    return _save(fig, plt, path)
 
 
 def plot_quality_vs_cost(records: list[RunRecord], metric: str, path) -> Path | None:
-    """Metric against throughput, training time and peak memory: one labelled point per run, coloured by selector."""
-    axes_with_data = [(field, label) for field, label in COST_AXES
-                      if any(_is_number(getattr(r, field)) and r.value(metric) is not None for r in records)]
-    if not axes_with_data:
+    """Metric against throughput, training time and peak memory: one labelled point per run, coloured by selector
+    (one row of panels per task with PER_TASK_METRIC)."""
+    rows = []
+    for task, runs, label in panels(records, metric):
+        axes_with_data = [(field, axis) for field, axis in COST_AXES
+                          if any(_is_number(getattr(r, field)) and r.value(metric) is not None for r in runs)]
+        if axes_with_data:
+            rows.append((task, runs, label, axes_with_data))
+    if not rows:
         return None
     plt = _pyplot()
     colors = selector_colors(records)
-    fig, axes = plt.subplots(1, len(axes_with_data), figsize=(5.2 * len(axes_with_data), 4.4), squeeze=False)
-    for ax, (field, label) in zip(axes[0], axes_with_data):
-        seen = set()
-        for record in records:
-            cost, score = getattr(record, field), record.value(metric)
-            if not _is_number(cost) or score is None:
-                continue
-            name = selector_name(record)
-            ax.scatter(cost, score, color=colors[name], label=None if name in seen else name, s=30)
-            ax.annotate(record.name, (cost, score), fontsize=7, xytext=(3, 3), textcoords="offset points")
-            seen.add(name)
-        ax.set_xlabel(label)
-        ax.set_ylabel(metric)
-        ax.grid(alpha=0.3)
-    axes[0][0].legend(title="sparsity_type", fontsize=7)
-    fig.suptitle(f"{metric} vs cost (one point per run, labelled by run)")
+    width = max(len(axes_with_data) for *_, axes_with_data in rows)
+    fig, axes = plt.subplots(len(rows), width, figsize=(5.2 * width, 4.4 * len(rows)), squeeze=False)
+    for row_axes, (task, runs, label, axes_with_data) in zip(axes, rows):
+        for ax, (field, axis) in zip(row_axes, axes_with_data):
+            _draw_cost_points(ax, runs, metric, field, colors)
+            ax.set_xlabel(axis)
+            ax.set_ylabel(label if task is None else f"{task}: {label}")
+            ax.grid(alpha=0.3)
+        for ax in row_axes[len(axes_with_data):]:
+            ax.set_visible(False)
+        row_axes[0].legend(title="sparsity_type", fontsize=7)
+    title = "each task's monitored metric" if rows[0][0] is not None else metric
+    fig.suptitle(f"{title} vs cost (one point per run, labelled by run)")
     return _save(fig, plt, path)
+
+
+def _draw_cost_points(ax, runs: list[RunRecord], metric: str, field: str, colors: dict) -> None:
+    """One point per run with a score and a value of the cost `field`, labelled by run, coloured by selector."""
+    seen = set()
+    for record in runs:
+        cost, score = getattr(record, field), record.value(metric)
+        if not _is_number(cost) or score is None:
+            continue
+        name = selector_name(record)
+        ax.scatter(cost, score, color=colors[name], label=None if name in seen else name, s=30)
+        ax.annotate(record.name, (cost, score), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        seen.add(name)
 
 
 def _save(fig, plt, path) -> Path:
@@ -162,10 +200,13 @@ def plot_matrix(grouped: GroupedRuns, path) -> Path | None:
             shade = shades[i][j]
             ax.text(j, i, heatmap_text(cells.get(task)), ha="center", va="center", fontsize=8,
                     color="white" if not math.isnan(shade) and shade <= 0.6 else "black")
-    ax.set_xticks(range(len(grouped.tasks)), grouped.tasks)
+    columns = ([f"{task}\n({grouped.metric_of(task)})" for task in grouped.tasks] if grouped.per_task
+               else grouped.tasks)
+    ax.set_xticks(range(len(grouped.tasks)), columns)
     ax.set_yticks(range(len(rows)), labels, fontsize=8)
     mark = "; * p < 0.05 vs baseline (Welch)" if grouped.baseline else ""
-    ax.set_title(f"{grouped.metric}: mean ± {CONFIDENCE:.0%} CI over seeds{mark}\n"
+    title = "each task's monitored metric (under its name)" if grouped.per_task else grouped.metric
+    ax.set_title(f"{title}: mean ± {CONFIDENCE:.0%} CI over seeds{mark}\n"
                  "colour: rank within each task, brighter = better", fontsize=9)
     return _save(fig, plt, path)
 

@@ -9,6 +9,10 @@ Files written to the report folder (default MULTIRUN_DIR/report):
   metric_vs_sparsity_factor.png  metric vs sparsity_factor, mean ± CI over seeds, one line per selector
   quality_vs_cost.png          metric vs throughput / training time / peak memory, one point per run
   report.json                  metric, mode, best run, ties, the checkpoint note, the groups and the list of files
+When the runs' tasks monitor different metrics (and no --metric is given), each run is scored by its own task's
+monitored metric (`ranking.PER_TASK_METRIC`): every table names the metric of each task, the sweep is ranked
+within each task, the plots draw one panel per task, and there is a best run per task (`best_by_task`) and none
+overall (`best` is None; --export-best asks for --metric or one task's runs).
 A plot is skipped when no run has data for it. Runs with equal scores are ordered by
 `ranking.TIE_BREAK` and listed as tied. Checkpoints are kept during training by the monitored metric
 only, so when the ranking metric is another one, `checkpoint_note` says which checkpoint is exported.
@@ -21,7 +25,7 @@ from pathlib import Path
 from lsgzoo.report.collect import DEFAULT_CHECKPOINT, RunRecord, collect_runs
 from lsgzoo.report.groups import groups_markdown, matrix_markdown, write_groups_csv, write_matrix_csv
 from lsgzoo.report.plots import plot_matrix, plot_metric_vs, plot_quality_vs_cost
-from lsgzoo.report.ranking import TIE_BREAK, best_run, resolve_metric
+from lsgzoo.report.ranking import PER_TASK_METRIC, TIE_BREAK, best_by_task, best_run, metric_listing, resolve_metric
 from lsgzoo.report.stats import GroupedRuns, RunGroup, apply_baseline, group_runs
 from lsgzoo.report.table import SweepTable, failures_markdown, sweep_table, to_markdown, write_csv
 
@@ -33,7 +37,8 @@ class Report:
     """What one `make_report` call found and wrote; `files` maps a short name to the path written.
 
     markdown: the per-run table (sweep.md); groups_markdown: the seed groups (groups.md);
-    matrix_markdown: the task × configuration matrix (matrix.md), None with a single task.
+    matrix_markdown: the task × configuration matrix (matrix.md), None with a single task;
+    best_by_task: {task: best run or None} when each task is scored by its own metric (then `best` is None).
     """
 
     root: Path
@@ -46,6 +51,12 @@ class Report:
     groups_markdown: str = ""
     matrix_markdown: str | None = None
     files: dict = field(default_factory=dict)
+    best_by_task: dict | None = None
+
+    @property
+    def scored(self) -> bool:
+        """True when some run has a score: a best run overall, or per task."""
+        return self.best is not None or any((self.best_by_task or {}).values())
 
     @property
     def metric(self) -> str | None:
@@ -67,11 +78,12 @@ class Report:
                 f"monitored: checkpoints are kept for the monitored metric only, so none was chosen by "
                 f"{self.metric} (its value here comes from {source})")
 
-    def tied_with_best(self) -> list[RunRecord]:
-        """The other runs whose score equals the best run's."""
+    def tied_with_best(self, best: RunRecord | None = None) -> list[RunRecord]:
+        """The other runs whose score equals the best run's (`best`, default the best run overall)."""
+        best = self.best if best is None else best
         for _, runs in self.table.ties or []:
-            if self.best in runs:
-                return [run for run in runs if run is not self.best]
+            if best in runs:
+                return [run for run in runs if run is not best]
         return []
 
     def printed(self) -> str:
@@ -80,13 +92,23 @@ class Report:
         return "\n".join(part for part in parts if part)
 
     def best_line(self) -> str:
-        """One sentence naming the best run, its score and its attention settings."""
-        if self.best is None:
+        """One sentence naming the best run, its score and its attention settings (one line per task when each
+        task is scored by its own metric)."""
+        if not self.scored:
             return "no run completed with a score: nothing to pick (see the failed runs above)"
-        settings = ", ".join(f"{key}={self.best.setting(key)}" for key in SWEPT_AXES + ("sparsity_type",))
-        line = (f"best run by {self.metric} ({self.mode}): {self.best.name} = "
-                f"{self.best.value(self.metric):.4g} ({settings}) at {self.best.run_dir}")
-        tied = self.tied_with_best()
+        if self.best_by_task is None:
+            return f"best run by {self.metric} ({self.mode}): {self._run_text(self.best)}"
+        lines = [f"best run per task, each by its task's monitored metric ({self.mode}):"]
+        for task, best in self.best_by_task.items():
+            lines.append(f"  {task}: " + ("no run with a score" if best is None else
+                                          f"by {best.monitor}: {self._run_text(best)}"))
+        return "\n".join(lines)
+
+    def _run_text(self, best: RunRecord) -> str:
+        """"name = score (settings) at run_dir[; tied with ...]"."""
+        settings = ", ".join(f"{key}={best.setting(key)}" for key in SWEPT_AXES + ("sparsity_type",))
+        line = f"{best.name} = {best.value(self.metric):.4g} ({settings}) at {best.run_dir}"
+        tied = self.tied_with_best(best)
         if tied:
             line += f"; tied with {', '.join(run.name for run in tied)}, picked by {TIE_BREAK}"
         return line
@@ -117,10 +139,12 @@ def make_report(root, out=None, metric: str | None = None, mode: str | None = No
             files[f"vs_{key}"] = plot_metric_vs(records, key, metric, out / f"metric_vs_{key}.png")
         files["cost"] = plot_quality_vs_cost(records, metric, out / "quality_vs_cost.png")
     files = {name: path for name, path in files.items() if path is not None}
+    per_task = metric == PER_TASK_METRIC
     report = Report(root=root, out=out, records=records, table=table, markdown=markdown,
-                    best=best_run(records, metric, mode), grouped=grouped,
+                    best=None if per_task else best_run(records, metric, mode), grouped=grouped,
                     groups_markdown=files["groups"].read_text(),
-                    matrix_markdown=files["matrix"].read_text() if "matrix" in files else None, files=files)
+                    matrix_markdown=files["matrix"].read_text() if "matrix" in files else None, files=files,
+                    best_by_task=best_by_task(records, metric, mode) if per_task else None)
     (out / "report.json").write_text(json.dumps(report_summary(report), indent=2, default=str))
     files["json"] = out / "report.json"
     return report
@@ -141,13 +165,10 @@ def report_summary(report: Report) -> dict:
     """report.json: the ranking, the best run (or null), the seed groups and the files written."""
     best = report.best
     grouped = report.grouped
-    return {
+    summary = {
         "root": str(report.root), "metric": report.metric, "mode": report.mode,
         "runs": len(report.records), "failed": [name for name, _ in report.table.failures],
-        "best": None if best is None else {
-            "run": best.name, "run_dir": str(best.run_dir), "score": best.value(report.metric),
-            "attention": best.attention, "overrides": best.overrides, "seed": best.seed,
-            "checkpoint": best.best_checkpoint},
+        "best": best_summary(report, best),
         "tie_break": TIE_BREAK,
         "ties": [{"score": score, "runs": [run.name for run in runs]} for score, runs in report.table.ties or []],
         "checkpoint_note": report.checkpoint_note,
@@ -155,6 +176,20 @@ def report_summary(report: Report) -> dict:
         "groups": [] if grouped is None else [group_summary(group) for group in grouped.groups],
         "files": {name: path.name for name, path in report.files.items()},
     }
+    if report.best_by_task is not None:
+        summary["metric_per_task"] = report.table.task_metrics
+        summary["best_per_task"] = {task: best_summary(report, run) for task, run in report.best_by_task.items()}
+    return summary
+
+
+def best_summary(report: Report, best: RunRecord | None) -> dict | None:
+    """A best run in report.json (null when there is none)."""
+    if best is None:
+        return None
+    found = {"run": best.name, "run_dir": str(best.run_dir), "score": best.value(report.metric),
+             "attention": best.attention, "overrides": best.overrides, "seed": best.seed,
+             "checkpoint": best.best_checkpoint}
+    return found if report.best_by_task is None else {"metric": best.monitor, **found}
 
 
 def group_summary(group: RunGroup) -> dict:
@@ -177,6 +212,10 @@ def export_best(report: Report, out, overwrite: bool = False, exporter=None) -> 
     (e.g. a folder of committed summaries).
     """
     best = report.best
+    if best is None and report.scored:
+        raise ValueError("--export-best: the runs' tasks are scored by different metrics "
+                         f"({metric_listing(report.table.task_metrics or {})}), so there is no best run overall; "
+                         "pass --metric, or report on one task's runs")
     if best is None:
         raise ValueError("--export-best: no completed run has a score on "
                          f"{report.metric or 'the metric'}; nothing to export")

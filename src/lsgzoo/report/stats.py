@@ -18,15 +18,15 @@ Conventions (docs/decisions.md):
 
 import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from lsgzoo.report.collect import FULL_ATTENTION, SELECTOR_KEY, TASK_KEY, RunRecord
+from lsgzoo.report.collect import FULL_ATTENTION, PER_TASK_METRIC, SELECTOR_KEY, TASK_KEY, RunRecord, task_name
+from lsgzoo.report.ranking import task_metrics
 from lsgzoo.report.table import CORE_ATTENTION_KEYS, SEED_KEY, varying_setting_columns
 
 CONFIDENCE = 0.95
 ALPHA = 0.05
 COST_FIELDS = (("tokens/s", "train_tokens_per_s"), ("peak MB", "peak_memory_mb"))
-UNKNOWN_TASK = "(no data name)"
 BASELINE = "baseline"
 ONE_RUN = "n=1, no test"
 NO_SCORE = "no scored run"
@@ -150,7 +150,8 @@ class RunGroup:
 class GroupedRuns:
     """Every group of a sweep, ordered by task then best mean first (groups without a score last).
 
-    keys: the configuration keys; tasks: task names, sorted; baseline: (key, value) after `apply_baseline`.
+    keys: the configuration keys; tasks: task names, sorted; baseline: (key, value) after `apply_baseline`;
+    task_metrics: {task: the metric its groups are scored by} (`ranking.task_metrics`).
     """
 
     metric: str | None
@@ -159,10 +160,20 @@ class GroupedRuns:
     tasks: list[str]
     groups: list[RunGroup]
     baseline: tuple[str, object] | None = None
+    task_metrics: dict = field(default_factory=dict)
 
     @property
     def multitask(self) -> bool:
         return len(self.tasks) > 1
+
+    @property
+    def per_task(self) -> bool:
+        """True when each task is scored by its own monitored metric (PER_TASK_METRIC)."""
+        return self.metric == PER_TASK_METRIC
+
+    def metric_of(self, task: str) -> str | None:
+        """The metric `task`'s groups are scored by."""
+        return self.task_metrics.get(task, None if self.per_task else self.metric)
 
 
 def configuration_keys(records: list[RunRecord]) -> list[str]:
@@ -191,12 +202,6 @@ def determined_by(records: list[RunRecord], key: str, others: list[str]) -> bool
     return True
 
 
-def task_name(record: RunRecord) -> str:
-    """The run's task: its data config name (UNKNOWN_TASK when the run recorded none)."""
-    value = record.setting(TASK_KEY)
-    return UNKNOWN_TASK if value is None else str(value)
-
-
 def group_runs(records: list[RunRecord], metric: str | None, mode: str | None) -> GroupedRuns:
     """Group `records` by task and configuration and compute each group's statistics (no comparison yet)."""
     keys = configuration_keys(records)
@@ -205,7 +210,8 @@ def group_runs(records: list[RunRecord], metric: str | None, mode: str | None) -
         buckets.setdefault(_group_key(task_name(record), record, keys), []).append(record)
     groups = [make_group(runs, keys, metric) for runs in buckets.values()]
     groups.sort(key=lambda group: (group.task, *_score_order(group.metric.mean, mode)))
-    return GroupedRuns(metric=metric, mode=mode, keys=keys, tasks=sorted({g.task for g in groups}), groups=groups)
+    return GroupedRuns(metric=metric, mode=mode, keys=keys, tasks=sorted({g.task for g in groups}), groups=groups,
+                       task_metrics=task_metrics(records, metric))
 
 
 def _group_key(task: str, record: RunRecord, keys: list[str]) -> tuple:

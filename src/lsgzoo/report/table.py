@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lsgzoo.attention.keys import LSG_PATTERN_KEYS
-from lsgzoo.report.collect import TASK_KEY, RunRecord
-from lsgzoo.report.ranking import TIE_BREAK, rank_runs, ties
+from lsgzoo.report.collect import PER_TASK_METRIC, TASK_KEY, RunRecord, task_name
+from lsgzoo.report.ranking import TIE_BREAK, metric_listing, rank_runs, task_metrics, ties
 
 CORE_ATTENTION_KEYS = LSG_PATTERN_KEYS  # the keys that shape the attention pattern, always shown first
 COST_COLUMNS = (("tokens/s", "train_tokens_per_s"), ("train s", "train_time_s"), ("peak MB", "peak_memory_mb"),
@@ -29,7 +29,9 @@ class SweepTable:
     failures: (run name, error) for every failed run, in table order;
     csv_columns: every column (all settings, metrics and costs), for the CSV;
     constants: {header: value} of the settings and costs that are the same in every run;
-    ties: (score, runs) for every score several runs share, their order in `rows` set by TIE_BREAK.
+    ties: (score, runs) for every score several runs share, their order in `rows` set by TIE_BREAK;
+    task_metrics: {task: its metric} when each task is scored by its own monitored metric (PER_TASK_METRIC):
+        rows are then ranked within their task, with a `metric` column naming each row's metric.
     """
 
     columns: list[str]
@@ -40,6 +42,7 @@ class SweepTable:
     csv_columns: list[str] | None = None
     constants: dict | None = None
     ties: list | None = None
+    task_metrics: dict | None = None
 
 
 def varies(values) -> bool:
@@ -67,15 +70,21 @@ def sweep_table(records: list[RunRecord], metric: str | None, mode: str | None) 
     ranked = rank_runs(records, metric, mode)
     settings = setting_columns(records)
     other_metrics = sorted({name for r in records for name in r.metrics} - {metric})
-    csv_columns = ["rank", "run", "status", *settings, *([metric] if metric else []), *other_metrics,
+    per_task = task_metrics(records, metric) if metric == PER_TASK_METRIC else None
+    metric_columns = [*(["metric"] if per_task else []), *([metric] if metric else [])]
+    csv_columns = ["rank", "run", "status", *settings, *metric_columns, *other_metrics,
                    *(header for header, _ in COST_COLUMNS)]
-    rows, failures, rank = [], [], 0
+    rows, failures, rank, ranked_task = [], [], 0, None
     for record in ranked:
         score = record.value(metric) if metric else None
+        if per_task and score is not None and task_name(record) != ranked_task:
+            rank, ranked_task = 0, task_name(record)  # ranks start again in each task
         rank += score is not None
         row = {"rank": rank if score is not None else None, "run": record.name,
                "status": FAILED_MARK if record.failed else record.status}
         row.update({key: record.setting(key) for key in settings})
+        if per_task:
+            row["metric"] = per_task[task_name(record)]
         if metric:
             row[metric] = score
         row.update({name: None if record.failed else record.metrics.get(name) for name in other_metrics})
@@ -85,11 +94,11 @@ def sweep_table(records: list[RunRecord], metric: str | None, mode: str | None) 
             failures.append((record.name, record.error or "unknown error"))
     shown = set(varying_setting_columns(records)) | {header for header, _ in COST_COLUMNS
                                                       if varies(row[header] for row in rows)}
-    columns = [c for c in csv_columns if c in ("rank", "run", "status", metric) or c in shown]
+    columns = [c for c in csv_columns if c in ("rank", "run", "status", *metric_columns) or c in shown]
     constants = {c: _the_known_value(rows, c) for c in [*settings, *(h for h, _ in COST_COLUMNS)]
                  if c not in shown and _the_known_value(rows, c) is not None}
     return SweepTable(columns=columns, rows=rows, metric=metric, mode=mode, failures=failures,
-                      csv_columns=csv_columns, constants=constants, ties=ties(ranked, metric))
+                      csv_columns=csv_columns, constants=constants, ties=ties(ranked, metric), task_metrics=per_task)
 
 
 def _the_known_value(rows: list[dict], column: str):
@@ -112,7 +121,12 @@ def format_value(value) -> str:
 
 def to_markdown(table: SweepTable) -> str:
     """GitHub markdown: a header line naming the ranking, the table, then the failed runs with their errors."""
-    if table.metric:
+    if table.task_metrics:
+        lines = [f"Ranked within each task by its own monitored metric ({metric_listing(table.task_metrics)}; "
+                 f"{'higher' if table.mode == 'max' else 'lower'} is better), equal scores by {TIE_BREAK}; "
+                 "failed runs last.", ""]
+        lines += [ties_line(table), ""] if table.ties else []
+    elif table.metric:
         lines = [f"Ranked by `{table.metric}` ({'higher' if table.mode == 'max' else 'lower'} is better), "
                  f"equal scores by {TIE_BREAK}; failed runs last.", ""]
         lines += [ties_line(table), ""] if table.ties else []
