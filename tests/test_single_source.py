@@ -136,8 +136,11 @@ def test_model_card_and_exported_code_carry_the_keys_from_the_source():
     from lsgzoo.hub.export import model_card, model_code
 
     tree = ast.parse(model_code())
-    classes = [node.name for node in tree.body if isinstance(node, ast.ClassDef)]
-    assert classes.count("LSGKeys") == 1 and classes.index("LSGKeys") < classes.index("LSGBartConfig")
+    # classes and module-level names (the config is `LSGBartConfig = define_lsg_config(...)`), in order
+    defined = [name for node in tree.body
+               for name in ([node.name] if isinstance(node, ast.ClassDef) else
+                            [t.id for t in getattr(node, "targets", ()) if isinstance(t, ast.Name)])]
+    assert defined.count("LSGKeys") == 1 and defined.index("LSGKeys") < defined.index("LSGBartConfig")
     model = LSGBartForConditionalGeneration(tiny_config())
     front = model_card(model).split("---")[1]
     for key in LSG_KEYS:

@@ -1,7 +1,7 @@
 """`LSGConfigMixin`: what every family's LSG config adds to its transformers config (spec §1).
 
-A family's config class is `@strict class LSG<Name>Config(LSGConfigMixin, <Name>Config, LSGKeys)` and a
-docstring: the mixin brings the two fields `base_model_prefix` ("lsg") and `auto_map`, and reads the host
+A family's config class is `@strict class LSG<Name>Config(LSGConfigMixin, <Name>Config, LSGKeys)` with
+nothing of its own, made by `define_lsg_config` (the one declaration, for every family): the mixin brings the two fields `base_model_prefix` ("lsg") and `auto_map`, and reads the host
 fields LSG attention needs (the encoder head count and the attention dropout) under the names its row of
 `models.families` gives (`Family.config_keys`). The LSG fields come from `attention.keys.LSGKeys`
 (names, types and defaults in one place), so config.json reads and writes them under the
@@ -19,8 +19,10 @@ values are written back. The model hands that one object to every encoder layer.
 import warnings
 from dataclasses import dataclass
 
+from huggingface_hub.dataclasses import strict
+
 from lsgzoo.attention.config import LSGAttentionConfig
-from lsgzoo.attention.keys import LSG_KEYS, lsg_key_values
+from lsgzoo.attention.keys import LSG_KEYS, LSGKeys, lsg_key_values
 from lsgzoo.models.families import family_of_class
 
 LSG_ATTENTION_ATTRIBUTE = "_lsg_attention"
@@ -104,3 +106,25 @@ class LSGConfigMixin:
         output = super().to_dict()
         output.pop(LSG_ATTENTION_ATTRIBUTE, None)
         return output
+
+
+def define_class(namespace: dict, name: str, bases: tuple, doc: str, **attributes) -> type:
+    """Make class `name` with `type()` in a module (`namespace`: its `globals()`) as a class statement there
+    would: its module and qualified name are the module's, so pickling, `save_pretrained` and `auto_map` remote
+    code find it in the package and in the exported file alike. How the families' builders define classes."""
+    body = {"__module__": namespace["__name__"], "__qualname__": name, "__doc__": doc, **attributes}
+    namespace[name] = type(name, bases, body)
+    return namespace[name]
+
+
+def define_lsg_config(namespace: dict, stem: str, host_config_class) -> type:
+    """Define in a family's module (`namespace`: its `globals()`) its config class
+    `@strict LSG<stem>Config(LSGConfigMixin, host_config_class, LSGKeys)` (`define_class`) and return it;
+    family-specific notes belong in the module's docstring."""
+    name = f"LSG{stem}Config"
+    display = family_of_class(name).display_name
+    namespace[name] = strict(define_class(
+        namespace, name, (LSGConfigMixin, host_config_class, LSGKeys),
+        f"{display}'s configuration plus the LSG keys (`attention.keys.LSGKeys`; validation, "
+        "`base_model_prefix` \"lsg\" and `auto_map`: `models.lsg_config.LSGConfigMixin`)."))
+    return namespace[name]

@@ -29,6 +29,7 @@ from transformers.modeling_outputs import BaseModelOutput, BaseModelOutputWithPo
 
 from lsgzoo.attention.config import MAX_GLOBAL_TOKENS
 from lsgzoo.attention.layout import padded_length
+from lsgzoo.models.lsg_config import define_class
 
 
 def padded_input_length(config, length: int, max_positions: int | None = None) -> int:
@@ -312,4 +313,4 @@ def define_lsg_heads(namespace: dict, pretrained_class) -> None:
         else:
             bases, doc = (), f"transformers' `{head.base_class}` with the LSG config (decoder only: nothing LSG runs)."
         bases = (*bases, pretrained_class, getattr(transformers, head.base_class))
-        namespace[head.lsg_class] = type(head.lsg_class, bases, {"__doc__": doc, "__module__": namespace["__name__"]})
+        define_class(namespace, head.lsg_class, bases, doc)

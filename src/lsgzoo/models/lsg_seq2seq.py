@@ -1,9 +1,11 @@
 """What the encoder-decoder families (BART, mBART, Pegasus) share: LSG encoder layers, the encoder
 forward and the model forward (cross-attention mask).
 
-A family's model file (`models/modeling_lsg_<name>.py`) names its transformers classes (token and
-position embeddings, encoder layer, decoder, heads) and, if they are not BART-like, how its encoder
-embeds tokens (`token_embeddings`, `embed`); everything else is here, written once:
+A family's model file (`models/modeling_lsg_<name>.py`) is one call of `define_bart_like`, which builds
+its classes from transformers' module of the family (token and position embeddings, encoder layer,
+decoder, heads: BART's names with the family's stem), given what differs: the encoder's class
+attributes, how its encoder embeds tokens if not as BART (`token_embeddings`, `embed`, in a mixin) and
+its decoder inputs by default; everything else is here, written once:
 
 * `LSGEncoderLayerMixin`: the family's encoder layer with `self_attn` swapped for `LSGSelfAttention`
   (same q/k/v/out_proj names, so checkpoint keys are the family's).
@@ -20,6 +22,7 @@ the encoder families).
 """
 
 import dataclasses
+import functools
 import math
 
 import torch
@@ -30,7 +33,9 @@ from transformers.utils import can_return_tuple
 
 from lsgzoo.attention.config import MAX_GLOBAL_TOKENS
 from lsgzoo.attention.lsg import LSGSelfAttention
-from lsgzoo.models.lsg_encoder import first_token_masked, lsg_cross_attention_mask, pad_inputs, prepend_global_tokens, trim_encoder_output  # noqa: E501
+from lsgzoo.models.families import family_of_class
+from lsgzoo.models.lsg_config import define_class, define_lsg_config
+from lsgzoo.models.lsg_encoder import LSGLoadingMixin, define_lsg_heads, first_token_masked, lsg_cross_attention_mask, pad_inputs, prepend_global_tokens, trim_encoder_output  # noqa: E501
 
 # transformers renamed the decoder cache from `past_key_values` to `cache` (argument and output field) during 5.x.
 LSG_CACHE_FIELD = "cache" if "cache" in {f.name for f in dataclasses.fields(Seq2SeqModelOutput)} else "past_key_values"
@@ -247,3 +252,44 @@ class LSGSeq2SeqModelMixin:
             encoder_attentions=encoder_outputs.attentions,
         )
 
+
+def define_bart_like(namespace: dict, stem: str, modeling, *, encoder_mixin: type | None = None,
+                     decoder_input_ids=None, **encoder_attributes) -> None:
+    """Define in a family's model module (`namespace`: its `globals()`) the LSG classes of an encoder-decoder
+    family laid out as BART in transformers' `modeling` module (`<stem>Config`, `<stem>PreTrainedModel`,
+    `<stem>EncoderLayer`, `<stem>ScaledWordEmbedding`, `<stem>LearnedPositionalEmbedding`, `<stem>Decoder`,
+    `<stem>Model`):
+
+    * `LSG<stem>Config` (`define_lsg_config`), unless the module already has it (BART's is in
+      `configuration_lsg_bart`);
+    * `LSG<stem>PreTrainedModel` (`LSGLoadingMixin`, that config);
+    * `LSG<stem>EncoderLayer` (`LSGEncoderLayerMixin`);
+    * `LSG<stem>Encoder` (`LSGSeq2SeqEncoderMixin`): `encoder_attributes` set its class attributes
+      (token and position embedding classes default to the module's BART-named ones, where it has them);
+      `encoder_mixin`, first in its bases, gives a family that embeds otherwise its own methods;
+    * `LSG<stem>Model` (`LSGSeq2SeqModelMixin`, the module's `<stem>Decoder`): `decoder_input_ids(model,
+      input_ids)`, if given, is its `default_decoder_input_ids` (the family's shift);
+    * the heads of the family's row (`define_lsg_heads`).
+    """
+    display = family_of_class(f"LSG{stem}Config").display_name
+    define = functools.partial(define_class, namespace)  # define(name, bases, doc, **attributes)
+
+    config = namespace.get(f"LSG{stem}Config") or define_lsg_config(namespace, stem, getattr(modeling, f"{stem}Config"))
+    pretrained = define(f"LSG{stem}PreTrainedModel", (LSGLoadingMixin, getattr(modeling, f"{stem}PreTrainedModel")),
+                        f"Base class of the LSG-{display} models: {display}'s, with `{config.__name__}` "
+                        "(and `LSGLoadingMixin`).",
+                        config_class=config, _no_split_modules=[f"LSG{stem}EncoderLayer", f"{stem}DecoderLayer"])
+    layer = define(f"LSG{stem}EncoderLayer", (LSGEncoderLayerMixin, getattr(modeling, f"{stem}EncoderLayer")),
+                   f"transformers' `{stem}EncoderLayer` whose `self_attn` is `LSGSelfAttention` (`LSGEncoderLayerMixin`).")
+    encoder_attributes = {"token_embedding_class": getattr(modeling, f"{stem}ScaledWordEmbedding", None),
+                          "position_embedding_class": getattr(modeling, f"{stem}LearnedPositionalEmbedding", None),
+                          "layer_class": layer, **encoder_attributes}
+    encoder = define(f"LSG{stem}Encoder", (*filter(None, (encoder_mixin,)), LSGSeq2SeqEncoderMixin, pretrained),
+                     f"{display} encoder with learned global tokens and LSG self-attention (spec §2.2, "
+                     "`LSGSeq2SeqEncoderMixin`).", **encoder_attributes)
+    hook = {"default_decoder_input_ids": decoder_input_ids} if decoder_input_ids is not None else {}
+    define(f"LSG{stem}Model", (LSGSeq2SeqModelMixin, pretrained, getattr(modeling, f"{stem}Model")),
+           f"{display} encoder-decoder with the LSG encoder; decoder and cross-attention are {display}'s "
+           "(`LSGSeq2SeqModelMixin`).",
+           lsg_encoder_class=encoder, lsg_decoder_class=getattr(modeling, f"{stem}Decoder"), **hook)
+    define_lsg_heads(namespace, pretrained)  # the other heads of the family's row (`models.families`)

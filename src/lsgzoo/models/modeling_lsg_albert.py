@@ -9,25 +9,23 @@ the shared layer groups (layer i uses group i·groups/layers), whose `attention`
 (ALBERT's query/key/value/dense + residual LayerNorm around LSG attention), through `lsg_encode`.
 Heads are transformers' ALBERT heads with the base model swapped (`define_lsg_heads`); the pooler reads token 0.
 
+`LSGAlbertConfig` is ALBERT's configuration plus the LSG keys (`models.lsg_config.define_lsg_config`).
+
 The files keep `model_type: "albert"`, so plain `AutoModel*` returns ALBERT: see `models.loading`.
 """
 
 from torch import nn
-from huggingface_hub.dataclasses import strict
 from transformers import AlbertConfig
 from transformers.models.albert import modeling_albert
 
-from lsgzoo.attention.keys import LSGKeys
 from lsgzoo.attention.lsg import LSGSelfAttention
-from lsgzoo.models.lsg_config import LSGConfigMixin
+from lsgzoo.models.lsg_config import define_lsg_config
 from lsgzoo.models.lsg_encoder import LSGBaseModelMixin, LSGEmbeddingsMixin, LSGLoadingMixin, define_lsg_heads, lsg_encode  # noqa: E501
 
 ALBERT_PROJECTIONS = ("query", "key", "value", "dense")
 
 
-@strict
-class LSGAlbertConfig(LSGConfigMixin, AlbertConfig, LSGKeys):
-    """ALBERT's configuration + the LSG keys (`models.lsg_config`); the global tokens are embedding_size wide."""
+LSGAlbertConfig = define_lsg_config(globals(), "Albert", AlbertConfig)
 
 
 class LSGAlbertEmbeddings(LSGEmbeddingsMixin, modeling_albert.AlbertEmbeddings):

@@ -16,13 +16,13 @@ config.json keeps `model_type: "bert"` (plus `base_model_prefix: "lsg"`, the LSG
 load with these classes or `lsgzoo.models.load_model`; `AutoModel*` without remote code returns plain BERT.
 """
 
-from huggingface_hub.dataclasses import strict
+import functools
+
 from transformers.models.bert import modeling_bert
 
-from lsgzoo.attention.keys import LSGKeys
 from lsgzoo.attention.lsg import LSGSelfAttention
 from lsgzoo.models.families import family_of_class
-from lsgzoo.models.lsg_config import LSGConfigMixin
+from lsgzoo.models.lsg_config import define_class, define_lsg_config
 from lsgzoo.models.lsg_encoder import LSGBaseModelMixin, LSGEmbeddingsMixin, LSGLoadingMixin, define_lsg_heads, lsg_encode  # noqa: E501
 
 BERT_PROJECTIONS = ("query", "key", "value", None)  # the output projection is BertSelfOutput.dense
@@ -51,21 +51,13 @@ class LSGBertEncoder(modeling_bert.BertEncoder):
 def define_bert_like(namespace: dict, stem: str, modeling, **model_attributes) -> None:
     """Define in a family's model module (`namespace`: its `globals()`) the LSG classes of a family that is
     LSG-BERT's encoder under its own transformers embeddings, from transformers' `modeling` module (its
-    `<stem>Config`, `<stem>Embeddings`, `<stem>PreTrainedModel`, `<stem>Model`): `LSG<stem>Config` (`@strict`),
+    `<stem>Config`, `<stem>Embeddings`, `<stem>PreTrainedModel`, `<stem>Model`): `LSG<stem>Config` (`define_lsg_config`),
     `LSG<stem>Embeddings`, `LSG<stem>PreTrainedModel`, `LSG<stem>Model` (`LSGBaseModelMixin` with `LSGBertEncoder`;
     `model_attributes` join its class attributes) and the heads of the family's row (`define_lsg_heads`)."""
-    module = namespace["__name__"]
     display = family_of_class(f"LSG{stem}Config").display_name
+    define = functools.partial(define_class, namespace)  # define(name, bases, doc, **attributes)
 
-    def define(name: str, bases: tuple, doc: str, **attributes):
-        body = {"__module__": module, "__qualname__": name, "__doc__": doc, **attributes}
-        namespace[name] = type(name, bases, body)
-        return namespace[name]
-
-    config = strict(define(f"LSG{stem}Config", (LSGConfigMixin, getattr(modeling, f"{stem}Config"), LSGKeys),
-                           f"{display} configuration with LSG (Local + Sparse + Global) self-attention "
-                           "(keys: `attention.keys.LSGKeys`)."))
-    namespace[config.__name__] = config
+    config = define_lsg_config(namespace, stem, getattr(modeling, f"{stem}Config"))
     embeddings = define(f"LSG{stem}Embeddings", (LSGEmbeddingsMixin, getattr(modeling, f"{stem}Embeddings")),
                         f"{display}'s embeddings with the global tokens in front (`LSGEmbeddingsMixin`).")
     pretrained = define(f"LSG{stem}PreTrainedModel", (LSGLoadingMixin, getattr(modeling, f"{stem}PreTrainedModel")),

@@ -8,24 +8,23 @@ projection names (q_lin/k_lin/v_lin/out_lin) through `lsg_encode` (padding, pool
 as BERT's encoder does. Heads are transformers' DistilBERT heads with the base model swapped
 (`define_lsg_heads`).
 
+`LSGDistilBertConfig` is DistilBERT's configuration plus the LSG keys (`models.lsg_config.define_lsg_config`);
+LSG attention reads the head count from `n_heads` and the dropout from `attention_dropout` (the row's `config_keys`).
+
 The files keep `model_type: "distilbert"`, so plain `AutoModel*` returns DistilBERT: see `models.loading`.
 """
 
-from huggingface_hub.dataclasses import strict
 from transformers import DistilBertConfig
 from transformers.models.distilbert import modeling_distilbert
 
-from lsgzoo.attention.keys import LSGKeys
 from lsgzoo.attention.lsg import LSGSelfAttention
-from lsgzoo.models.lsg_config import LSGConfigMixin
+from lsgzoo.models.lsg_config import define_lsg_config
 from lsgzoo.models.lsg_encoder import LSGBaseModelMixin, LSGEmbeddingsMixin, LSGLoadingMixin, define_lsg_heads, lsg_encode  # noqa: E501
 
 DISTILBERT_PROJECTIONS = ("q_lin", "k_lin", "v_lin", "out_lin")
 
 
-@strict
-class LSGDistilBertConfig(LSGConfigMixin, DistilBertConfig, LSGKeys):
-    """DistilBERT's configuration + the LSG keys (`models.lsg_config`); heads `n_heads`, dropout `attention_dropout`."""
+LSGDistilBertConfig = define_lsg_config(globals(), "DistilBert", DistilBertConfig)
 
 
 class LSGDistilBertEmbeddings(LSGEmbeddingsMixin, modeling_distilbert.Embeddings):

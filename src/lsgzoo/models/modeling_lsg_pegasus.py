@@ -6,7 +6,9 @@ sinusoidal positions of the padded input (the table is stored in checkpoints; ro
 offset), no embedding norm, pre-LN `PegasusEncoderLayer`s whose `self_attn` is LSG attention, and
 the final `layer_norm` (which replaces the last hidden state, as in Pegasus). Global tokens get no
 position and no scaling. Decoder, cross-attention and heads are transformers' Pegasus classes;
-like Pegasus, the base model does not make decoder inputs from input_ids.
+like Pegasus, the base model does not make decoder inputs from input_ids. The config
+(`LSGPegasusConfig`, `models.lsg_config.define_lsg_config`) and all classes are built by
+`lsg_seq2seq.define_bart_like`; Pegasus's embedding is `LSGPegasusEmbedMixin`.
 
 Checkpoint format = the original LSG-Pegasus's: Pegasus's parameter names plus
 `encoder.global_embeddings.weight` (512, d_model); config.json keeps `model_type: "pegasus"`, with
@@ -17,47 +19,17 @@ length (`resize_position_embeddings`), as the original did. Load with these clas
 
 import math
 
-from huggingface_hub.dataclasses import strict
 from torch import nn
-from transformers import PegasusConfig
 from transformers.models.pegasus import modeling_pegasus
 
-from lsgzoo.attention.keys import LSGKeys
-from lsgzoo.models.lsg_config import LSGConfigMixin
-from lsgzoo.models.lsg_encoder import LSGLoadingMixin, define_lsg_heads
-from lsgzoo.models.lsg_seq2seq import LSGEncoderLayerMixin, LSGSeq2SeqEncoderMixin, LSGSeq2SeqModelMixin  # noqa: E501
+from lsgzoo.models.lsg_seq2seq import define_bart_like
 
 
-@strict
-class LSGPegasusConfig(LSGConfigMixin, PegasusConfig, LSGKeys):
-    r"""Pegasus configuration with LSG (Local + Sparse + Global) encoder self-attention.
+class LSGPegasusEmbedMixin:
+    """How `LSGPegasusEncoder` embeds (first in its bases): Pegasus's unscaled token table, scaled by √d_model
+    in `embed`, and sinusoidal positions."""
 
-    The LSG keys and their meaning: `lsgzoo.attention.keys.LSGKeys`; the rest is `LSGConfigMixin`
-    (`model_type` stays "pegasus", `base_model_prefix` "lsg", `auto_map` of `modeling_lsg_pegasus`).
-    """
-
-
-class LSGPegasusPreTrainedModel(LSGLoadingMixin, modeling_pegasus.PegasusPreTrainedModel):
-    """Base class of the LSG-Pegasus models: Pegasus's (sinusoidal tables initialised by formula),
-    with `LSGPegasusConfig` (and `LSGLoadingMixin`)."""
-
-    config_class = LSGPegasusConfig
-    _no_split_modules = [r"LSGPegasusEncoderLayer", r"PegasusDecoderLayer"]
-
-
-class LSGPegasusEncoderLayer(LSGEncoderLayerMixin, modeling_pegasus.PegasusEncoderLayer):
-    """transformers' pre-LN `PegasusEncoderLayer` whose `self_attn` is `LSGSelfAttention`."""
-
-
-class LSGPegasusEncoder(LSGSeq2SeqEncoderMixin, LSGPegasusPreTrainedModel):
-    """Pegasus encoder with learned global tokens and LSG self-attention (`LSGSeq2SeqEncoderMixin`)."""
-
-    position_embedding_class = modeling_pegasus.PegasusSinusoidalPositionalEmbedding
-    layer_class = LSGPegasusEncoderLayer
-    embedding_norm = False
-    final_norm = True
-
-    def __init__(self, config: LSGPegasusConfig):
+    def __init__(self, config):
         super().__init__(config)
         self.embed_scale = math.sqrt(config.d_model) if config.scale_embedding else 1.0
 
@@ -81,11 +53,7 @@ class LSGPegasusEncoder(LSGSeq2SeqEncoderMixin, LSGPegasusPreTrainedModel):
         return self.embed_positions
 
 
-class LSGPegasusModel(LSGSeq2SeqModelMixin, LSGPegasusPreTrainedModel, modeling_pegasus.PegasusModel):
-    """Pegasus encoder-decoder with the LSG encoder; decoder and cross-attention are Pegasus's."""
-
-    lsg_encoder_class = LSGPegasusEncoder
-    lsg_decoder_class = modeling_pegasus.PegasusDecoder
-
-
-define_lsg_heads(globals(), LSGPegasusPreTrainedModel)  # the other heads of the Pegasus row (`models.families`)
+# pre-LN encoder layers (the final layer_norm), no embedding norm
+define_bart_like(globals(), "Pegasus", modeling_pegasus, encoder_mixin=LSGPegasusEmbedMixin,
+                 position_embedding_class=modeling_pegasus.PegasusSinusoidalPositionalEmbedding,
+                 embedding_norm=False, final_norm=True)
