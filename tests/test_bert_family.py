@@ -16,6 +16,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from lsgzoo.cli import main as cli
+from test_conversion_export import REPO_SRC, WITHOUT_LSGZOO
 from lsgzoo.hub import export_model
 from lsgzoo.models import FAMILIES, assert_lsg_model, family_named, is_lsg_checkpoint, load_model
 from lsgzoo.models.modeling_lsg_bert import LSGBertForMaskedLM, LSGBertForSequenceClassification
@@ -69,15 +70,7 @@ def test_conversion_follows_the_bert_rules(converted):
     assert logits.shape == (2, 300, 60) and torch.isfinite(logits).all()
 
 
-EXPORT_CHECK = """
-import os, sys
-sys.path = [p for p in sys.path if "lsgzoo" not in p and not os.path.isdir(os.path.join(p or ".", "lsgzoo"))]
-try:
-    import lsgzoo
-    raise SystemExit("lsgzoo must not be importable here: " + lsgzoo.__file__)
-except ImportError:
-    pass
-import torch
+EXPORT_CHECK = WITHOUT_LSGZOO + """import torch
 from safetensors.torch import load_file, save_file
 from transformers import AutoModel, AutoModelForMaskedLM
 io = load_file({io!r})
@@ -101,7 +94,7 @@ def test_export_loads_without_lsgzoo_with_the_same_outputs(converted, tmp_path):
     mask[1, 80:] = 0
     io = {"input_ids": ids, "attention_mask": mask}
     save_file(io, tmp_path / "io.safetensors")
-    script = EXPORT_CHECK.format(io=str(tmp_path / "io.safetensors"), hub=str(hub),
+    script = EXPORT_CHECK.format(src=REPO_SRC, io=str(tmp_path / "io.safetensors"), hub=str(hub),
                                  result=str(tmp_path / "r.safetensors"))
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["HF_HOME"] = str(tmp_path / "hf")

@@ -128,6 +128,7 @@ try:
 except ImportError:
     pass
 """  # the start of a subprocess script (a str.format template): lsgzoo is not importable after it
+REPO_SRC = str(Path(__file__).parents[1] / "src")  # its `src` value
 EXPORT_CHECK = WITHOUT_LSGZOO + """import torch
 from safetensors.torch import load_file, save_file
 from transformers import AutoModelForSeq2SeqLM, AutoModelForSequenceClassification
@@ -157,7 +158,7 @@ def test_export_round_trip_without_lsgzoo(tmp_path):
     assert card.startswith("---\n") and "pipeline_tag: summarization" in card and "trust_remote_code=True" in card
 
     io_path = FIXTURES / "s2s_norm" / "io.safetensors"
-    script = EXPORT_CHECK.format(src=str(Path(__file__).parents[1] / "src"), io=str(io_path),
+    script = EXPORT_CHECK.format(src=REPO_SRC, io=str(io_path),
                                  seq2seq=str(seq2seq_dir), cls=str(cls_dir), result=str(tmp_path / "out.safetensors"))
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["HF_HOME"] = str(tmp_path / "hf")

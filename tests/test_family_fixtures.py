@@ -30,6 +30,7 @@ from fixture_report import (  # noqa: E402
 )
 
 from lsgzoo.attention.keys import LSG_KEYS  # noqa: E402
+from test_conversion_export import REPO_SRC, WITHOUT_LSGZOO  # noqa: E402
 from lsgzoo.hub.export import write_hub_folder  # noqa: E402
 from lsgzoo.models import FAMILIES, assert_lsg_model, is_lsg_checkpoint, load_model  # noqa: E402
 from lsgzoo.models.conversion import convert_to_lsg  # noqa: E402
@@ -144,15 +145,7 @@ def test_conversion_matches_original(name, one_thread):
     assert diff <= TOLERANCE, f"{name}: forward of the converted model differs by {diff}"
 
 
-EXPORT_CHECK = """
-import os, sys
-sys.path = [p for p in sys.path if "lsgzoo" not in p and not os.path.isdir(os.path.join(p or ".", "lsgzoo"))]
-try:
-    import lsgzoo
-    raise SystemExit("lsgzoo must not be importable here: " + lsgzoo.__file__)
-except ImportError:
-    pass
-import torch, transformers
+EXPORT_CHECK = WITHOUT_LSGZOO + """import torch, transformers
 from safetensors.torch import load_file, save_file
 io = load_file({io!r})
 out = {{}}
@@ -219,7 +212,7 @@ def test_export_loads_without_lsgzoo_with_the_same_outputs(name, converted_check
     save_file(io, tmp_path / "io.safetensors")
     head = family.head_named(type(model).__name__)
     autos = [head.auto_class, family.heads[0].auto_class]
-    script = EXPORT_CHECK.format(io=str(tmp_path / "io.safetensors"), hub=str(hub), autos=autos,
+    script = EXPORT_CHECK.format(src=REPO_SRC, io=str(tmp_path / "io.safetensors"), hub=str(hub), autos=autos,
                                  result=str(tmp_path / "r.safetensors"))
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["HF_HOME"] = str(tmp_path / "hf")
