@@ -18,6 +18,7 @@ import os
 import shutil
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -32,7 +33,7 @@ from fixture_report import (  # noqa: E402
 from lsgzoo.attention.keys import LSG_KEYS  # noqa: E402
 from test_conversion_export import REPO_SRC, WITHOUT_LSGZOO  # noqa: E402
 from lsgzoo.hub.export import write_hub_folder  # noqa: E402
-from lsgzoo.models import FAMILIES, assert_lsg_model, is_lsg_checkpoint, load_model  # noqa: E402
+from lsgzoo.models import FAMILIES, LSGMissingWeightsWarning, assert_lsg_model, is_lsg_checkpoint, load_model  # noqa: E402
 from lsgzoo.models.conversion import convert_to_lsg  # noqa: E402
 from lsgzoo.models.families import family_for_model_type  # noqa: E402
 
@@ -145,21 +146,27 @@ def test_conversion_matches_original(name, one_thread):
     assert diff <= TOLERANCE, f"{name}: forward of the converted model differs by {diff}"
 
 
-EXPORT_CHECK = WITHOUT_LSGZOO + """import torch, transformers
+EXPORT_CHECK = WITHOUT_LSGZOO + """import json, traceback
+import torch, transformers
 from safetensors.torch import load_file, save_file
-io = load_file({io!r})
-out = {{}}
-for auto in {autos!r}:
-    model = getattr(transformers, auto).from_pretrained({hub!r}, trust_remote_code=True).eval()
-    with torch.no_grad():
-        out[auto] = model(**io)[0]
-        if auto == "AutoModelForSeq2SeqLM":
-            out["greedy_ids"] = model.generate(io["input_ids"], attention_mask=io["attention_mask"],
-                                               max_new_tokens=5, num_beams=1)
-    print(type(model).__name__)
-save_file({{k: v.contiguous() for k, v in out.items()}}, {result!r})
+for entry in {entries!r}:  # every family in this one process (torch + transformers imported once)
+    report = {{"name": entry["name"], "classes": [], "error": None}}
+    try:
+        io = load_file(entry["io"])
+        out = {{}}
+        for auto in entry["autos"]:
+            model = getattr(transformers, auto).from_pretrained(entry["hub"], trust_remote_code=True).eval()
+            with torch.no_grad():
+                out[auto] = model(**io)[0]
+                if auto == "AutoModelForSeq2SeqLM":
+                    out["greedy_ids"] = model.generate(io["input_ids"], attention_mask=io["attention_mask"],
+                                                       max_new_tokens=5, num_beams=1)
+            report["classes"].append(type(model).__name__)
+        save_file({{k: v.contiguous() for k, v in out.items()}}, entry["result"])
+    except BaseException:  # one family's failure is that family's test's failure, not the others'
+        report["error"] = traceback.format_exc()
+    print(json.dumps(report), flush=True)
 """
-
 
 def exportable_families() -> list[str]:
     """Fixture family folders with a conversion source (BARThez's too: its mBART checkpoints; BART's export is
@@ -189,42 +196,67 @@ def converted_checkpoints(tmp_path_factory):
     return convert
 
 
+@pytest.fixture(scope="module")
+def remote_exports(converted_checkpoints, tmp_path_factory):
+    """family folder → its exported Hub folder, io tensors, lsgzoo models and what plain transformers (one
+    subprocess for every family, lsgzoo not importable) loaded from the folder: class names, outputs, error."""
+    root, exports = tmp_path_factory.mktemp("exports"), {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LSGMissingWeightsWarning)  # the base model's new pooler
+        for name in exportable_families():
+            family = family_of_case(first_conversion(name))
+            checkpoint = converted_checkpoints(name)
+            model = load_model(checkpoint).eval()
+            base = load_model(checkpoint, task="base").eval()
+            hub = write_hub_folder(model, root / f"hub_{name}")  # distinct names: distinct remote-code modules
+            ids = torch.randint(5, model.config.vocab_size, (2, 100))
+            ids[:, 0] = model.config.bos_token_id if model.config.bos_token_id is not None else 0
+            mask = torch.ones_like(ids)
+            mask[1, 80:] = 0
+            io = {"input_ids": ids, "attention_mask": mask}
+            if model.config.is_encoder_decoder:  # Pegasus's models make no decoder inputs of their own
+                io["decoder_input_ids"] = torch.randint(5, model.config.vocab_size, (2, 7))
+                io["decoder_input_ids"][:, 0] = model.config.decoder_start_token_id
+            save_file(io, root / f"io_{name}.safetensors")
+            head = family.head_named(type(model).__name__)
+            exports[name] = {"family": family, "head": head, "model": model, "base": base, "hub": hub, "io": io,
+                             "autos": [head.auto_class, family.heads[0].auto_class],
+                             "result": root / f"result_{name}.safetensors"}
+    entries = [{"name": name, "hub": str(e["hub"]), "io": str(root / f"io_{name}.safetensors"), "autos": e["autos"],
+                "result": str(e["result"])} for name, e in exports.items()]
+    script = EXPORT_CHECK.format(src=REPO_SRC, entries=entries)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["HF_HOME"] = str(root / "hf")
+    result = subprocess.run([sys.executable, "-I", "-c", script], cwd=root, env=env, capture_output=True, text=True)
+    reports = {}
+    for line in result.stdout.splitlines():
+        if line.startswith("{"):
+            report = json.loads(line)
+            reports[report["name"]] = report
+    for name, export in exports.items():
+        export["report"] = reports.get(name) or {
+            "classes": [], "error": f"no report (exit {result.returncode}):\n{result.stderr[-3000:]}"}
+    return exports
+
+
 @pytest.mark.filterwarnings("ignore::lsgzoo.models.LSGMissingWeightsWarning")  # the base model's new pooler
 @pytest.mark.parametrize("name", exportable_families())
-def test_export_loads_without_lsgzoo_with_the_same_outputs(name, converted_checkpoints, tmp_path):
-    family = family_of_case(first_conversion(name))
-    checkpoint = converted_checkpoints(name)
-    model = load_model(checkpoint).eval()
-    base = load_model(checkpoint, task="base").eval()
-    hub = write_hub_folder(model, tmp_path / "hub")
+def test_export_loads_without_lsgzoo_with_the_same_outputs(name, remote_exports):
+    export = remote_exports[name]
+    family, head, model, base, hub, io = (export[key] for key in ("family", "head", "model", "base", "hub", "io"))
     assert (hub / f"{family.code_module}.py").is_file()
     assert [path.name for path in hub.glob("*.py")] == [f"{family.code_module}.py"]
     card = (hub / "README.md").read_text()
     assert f"- {family.name}" in card and f"plain {family.display_name}" in card
-    ids = torch.randint(5, model.config.vocab_size, (2, 100))
-    ids[:, 0] = model.config.bos_token_id if model.config.bos_token_id is not None else 0
-    mask = torch.ones_like(ids)
-    mask[1, 80:] = 0
-    io = {"input_ids": ids, "attention_mask": mask}
-    if model.config.is_encoder_decoder:  # Pegasus's models make no decoder inputs of their own
-        io["decoder_input_ids"] = torch.randint(5, model.config.vocab_size, (2, 7))
-        io["decoder_input_ids"][:, 0] = model.config.decoder_start_token_id
-    save_file(io, tmp_path / "io.safetensors")
-    head = family.head_named(type(model).__name__)
-    autos = [head.auto_class, family.heads[0].auto_class]
-    script = EXPORT_CHECK.format(src=REPO_SRC, io=str(tmp_path / "io.safetensors"), hub=str(hub), autos=autos,
-                                 result=str(tmp_path / "r.safetensors"))
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env["HF_HOME"] = str(tmp_path / "hf")
-    result = subprocess.run([sys.executable, "-I", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.split()[-2:] == [head.lsg_class, family.heads[0].lsg_class]
-    remote = load_file(tmp_path / "r.safetensors")
+    report = export["report"]
+    assert report["error"] is None, report["error"]
+    assert report["classes"] == [head.lsg_class, family.heads[0].lsg_class]
+    remote = load_file(export["result"])
     with torch.no_grad():
         assert torch.equal(remote[head.auto_class], model(**io)[0])
         assert torch.equal(remote[family.heads[0].auto_class], base(**io)[0])
     if "greedy_ids" in remote:
-        greedy = model.generate(ids, attention_mask=mask, max_new_tokens=5, num_beams=1)
+        greedy = model.generate(io["input_ids"], attention_mask=io["attention_mask"], max_new_tokens=5, num_beams=1)
         assert torch.equal(remote["greedy_ids"], greedy)
 
 
