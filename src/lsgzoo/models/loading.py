@@ -17,9 +17,14 @@ from lsgzoo.models.families import FAMILIES, Family, family_of_config, family_of
 from lsgzoo.models.lsg_encoder import LSGLoadingMixin
 
 
+def family_module(family: Family):
+    """The family's model module (`lsgzoo.models.<code_module>`), imported on first use."""
+    return importlib.import_module(f"lsgzoo.models.{family.code_module}")
+
+
 def lsg_classes(family: Family) -> dict:
     """class name → class of every head of `family` (imports its model module)."""
-    module = importlib.import_module(f"lsgzoo.models.{family.code_module}")
+    module = family_module(family)
     return {head.lsg_class: getattr(module, head.lsg_class) for head in family.heads}
 
 
@@ -30,7 +35,7 @@ def lsg_tasks(family: Family) -> dict:
 
 
 def lsg_config_class(family: Family):
-    return getattr(importlib.import_module(f"lsgzoo.models.{family.code_module}"), family.config_class)
+    return getattr(family_module(family), family.config_class)
 
 
 def read_config_dict(path) -> dict:
