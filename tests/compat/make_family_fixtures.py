@@ -36,17 +36,17 @@ import torch
 from safetensors.torch import load_file, save_file
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_fixtures import c, make_inputs, remove_py  # noqa: E402
+from make_fixtures import (  # noqa: E402
+    RECORDED_WITH, c, generation_record, make_inputs, remove_py, run_original_converter, versions,
+)
 
 import transformers  # noqa: E402
 from tokenizers import Tokenizer, models, pre_tokenizers, decoders  # noqa: E402
 
-from lsg_converter import LSGConverter  # noqa: E402
 
 MODEL_SEED = 1234  # weights
 INPUT_SEED = 4321  # inputs
 CALL_SEED = 777  # torch.manual_seed before every recorded call
-CONVERT_SEED = 2024  # torch.manual_seed before every conversion
 
 LSG_KEYS = ["adaptive", "block_size", "lsh_num_pre_rounds", "mask_first_token", "num_global_tokens",
             "pool_with_global", "sparse_block_size", "sparsity_factor", "sparsity_type"]
@@ -447,16 +447,11 @@ def run_model_case(fam, case, fam_root):
         "decoder_input_ids_passed": "decoder_input_ids" in io,
         "calls": calls,
         "attn_implementation_workaround": patched,
-        "generate": ({"greedy_ids": GREEDY_KWARGS, "beam_ids": BEAM_KWARGS, "output_kwargs": GEN_OUTPUT_KWARGS}
-                     if "greedy_ids" in tensors else {}),
-        "generation_config": model.generation_config.to_diff_dict() if "greedy_ids" in tensors else None,
+        **generation_record(model, tensors, GREEDY_KWARGS, BEAM_KWARGS),
         "state_shapes": state_facts(model),
         "tensors": tensor_meta(tensors),
-        "recorded_with": {"torch.set_num_threads": 1, "torch.use_deterministic_algorithms": True,
-                          "device": "cpu", "dtype": "float32"},
-        "torch_version": torch.__version__,
-        "transformers_version": transformers.__version__,
-        "lsg_converter_version": "0.1.9",
+        "recorded_with": RECORDED_WITH,
+        **versions(),
         "notes": case.get("notes", ""),
     }
     with open(os.path.join(d, "case.json"), "w") as f:
@@ -575,20 +570,8 @@ def make_source(fam, folder):
 def convert_case(fam, fam_root, src, name, max_len, arch=None, model_kwargs=None, record_io=None, notes=""):
     spec = FAMILIES[fam]
     d = os.path.join(fam_root, name)
-    os.makedirs(d, exist_ok=True)
     model_kwargs = model_kwargs or {}
-    torch.manual_seed(CONVERT_SEED)  # the converter's own `seed` argument is stored but never used in 0.1.9
-    converter = LSGConverter(max_sequence_length=max_len)
-    cwd = os.getcwd()
-    os.chdir(fam_root)  # relative source path -> deterministic "_name_or_path" in config.json
-    try:
-        model, tokenizer = converter.convert_from_pretrained(src, architecture=arch, **model_kwargs)
-    finally:
-        os.chdir(cwd)
-    model.eval()
-    model.save_pretrained(d, safe_serialization=True)
-    tokenizer.save_pretrained(d)
-    remove_py(d)
+    model, tokenizer, call = run_original_converter(fam_root, src, d, max_len, arch, model_kwargs, "<family dir>")
     cfg_json = json.load(open(os.path.join(d, "config.json")))
     keys = S2S_LSG_KEYS if spec["s2s"] else LSG_KEYS
     bos_id = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.cls_token_id
@@ -598,12 +581,7 @@ def convert_case(fam, fam_root, src, name, max_len, arch=None, model_kwargs=None
         "base_model_type": cfg_json["model_type"],
         "kind": "convert",
         "source": src,
-        "converter_init": {"max_sequence_length": max_len, "random_global_init": False,
-                           "global_positional_stride": 64, "keep_first_global_token": False, "resize_lsg": False,
-                           "use_token_ids": True, "seed": 123},
-        "convert_from_pretrained": {"model_name_or_path": src, "cwd": "<family dir>", "architecture": arch,
-                                    "model_kwargs": model_kwargs},
-        "torch_manual_seed_before_conversion": CONVERT_SEED,
+        **call,
         "global_init_ids": {"bos_or_cls": bos_id if bos_id is not None else model.config.bos_token_id,
                             "bos_from": "tokenizer.bos" if tokenizer.bos_token_id is not None else
                             ("tokenizer.cls" if tokenizer.cls_token_id is not None else "config.bos_token_id"),
@@ -611,9 +589,7 @@ def convert_case(fam, fam_root, src, name, max_len, arch=None, model_kwargs=None
         "architecture": type(model).__name__,
         "lsg": {k: getattr(model.config, k) for k in keys},
         "state_shapes": state_facts(model),
-        "torch_version": torch.__version__,
-        "transformers_version": transformers.__version__,
-        "lsg_converter_version": "0.1.9",
+        **versions(),
         "notes": notes,
     }
     if record_io is not None:
@@ -729,8 +705,7 @@ def main():
             os.remove(index_path)
         index = {"cases": [], "skipped": []}
     os.makedirs(out_root, exist_ok=True)
-    index.update({"generated_by": "tests/compat/make_family_fixtures.py", "torch_version": torch.__version__,
-                  "transformers_version": transformers.__version__, "lsg_converter_version": "0.1.9"})
+    index.update({"generated_by": "tests/compat/make_family_fixtures.py", **versions()})
     for fam in families:
         record_family(fam, out_root, index)
     order = list(FAMILIES)

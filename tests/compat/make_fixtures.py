@@ -68,6 +68,25 @@ from lsg_converter.bart.modeling_lsg_bart import (
 MODEL_SEED = 1234  # weights
 INPUT_SEED = 4321  # inputs
 CALL_SEED = 777  # torch.manual_seed before every recorded call
+CONVERT_SEED = 2024  # torch.manual_seed before every conversion
+
+
+RECORDED_WITH = {"torch.set_num_threads": 1, "torch.use_deterministic_algorithms": True, "device": "cpu",
+                 "dtype": "float32"}
+
+
+def generation_record(model, tensors, greedy_kwargs, beam_kwargs) -> dict:
+    """case.json's `generate` (the recorded generate calls' kwargs) and `generation_config` entries."""
+    recorded = "greedy_ids" in tensors
+    return {"generate": ({"greedy_ids": greedy_kwargs, "beam_ids": beam_kwargs, "output_kwargs": GEN_OUTPUT_KWARGS}
+                         if recorded else {}),
+            "generation_config": model.generation_config.to_diff_dict() if recorded else None}
+
+
+def versions() -> dict:
+    """The library versions a fixture was recorded with (case.json, convert.json and index.json entries)."""
+    return {"torch_version": torch.__version__, "transformers_version": transformers.__version__,
+            "lsg_converter_version": "0.1.9"}
 
 BASE_CONFIG = dict(
     vocab_size=96,
@@ -334,16 +353,11 @@ def run_model_case(case, out_root):
         "attention_mask_passed": pass_mask,
         "decoder_input_ids_passed": arch in ("LSGBartForConditionalGeneration", "LSGBartModel"),
         "calls": calls,
-        "generate": ({"greedy_ids": GREEDY_KWARGS, "beam_ids": BEAM_KWARGS, "output_kwargs": GEN_OUTPUT_KWARGS}
-                     if "greedy_ids" in tensors else {}),
-        "generation_config": model.generation_config.to_diff_dict() if "greedy_ids" in tensors else None,
+        **generation_record(model, tensors, GREEDY_KWARGS, BEAM_KWARGS),
         "tensors": {k: {"shape": list(v.shape), "dtype": str(v.dtype).replace("torch.", "")}
                     for k, v in tensors.items()},
-        "recorded_with": {"torch.set_num_threads": 1, "torch.use_deterministic_algorithms": True,
-                          "device": "cpu", "dtype": "float32"},
-        "torch_version": torch.__version__,
-        "transformers_version": transformers.__version__,
-        "lsg_converter_version": "0.1.9",
+        "recorded_with": RECORDED_WITH,
+        **versions(),
         "notes": case.get("notes", ""),
     }
     with open(os.path.join(d, "case.json"), "w") as f:
@@ -399,15 +413,15 @@ def make_source(folder, max_pos, tok, seed):
             "max_position_embeddings": max_pos, "model_seed": seed}
 
 
-def convert_case(out_root, src, name, max_len, arch=None, model_kwargs=None, record_io=None, notes=""):
-    d = os.path.join(out_root, name)
+def run_original_converter(root, src, d, max_len, arch, model_kwargs, cwd_label):
+    """Run the original `LSGConverter` on `src` (a path relative to `root`, so config.json's `_name_or_path` is
+    deterministic) after `torch.manual_seed(CONVERT_SEED)`, save the result to `d` without the original's .py
+    files; returns (model in eval mode, tokenizer, the convert.json entries recording the call)."""
     os.makedirs(d, exist_ok=True)
-    model_kwargs = model_kwargs or {}
-    seed = 2024
-    torch.manual_seed(seed)  # the converter's own `seed` argument is ignored by lsg-converter 0.1.9
+    torch.manual_seed(CONVERT_SEED)  # the converter's own `seed` argument is ignored by lsg-converter 0.1.9
     converter = LSGConverter(max_sequence_length=max_len)
     cwd = os.getcwd()
-    os.chdir(out_root)  # relative source path -> deterministic "_name_or_path" in config.json
+    os.chdir(root)
     try:
         model, tokenizer = converter.convert_from_pretrained(src, architecture=arch, **model_kwargs)
     finally:
@@ -416,24 +430,32 @@ def convert_case(out_root, src, name, max_len, arch=None, model_kwargs=None, rec
     model.save_pretrained(d, safe_serialization=True)
     tokenizer.save_pretrained(d)
     remove_py(d)
+    call = {
+        "converter_init": {"max_sequence_length": max_len, "random_global_init": False,
+                           "global_positional_stride": 64, "keep_first_global_token": False, "resize_lsg": False,
+                           "use_token_ids": True, "seed": 123},
+        "convert_from_pretrained": {"model_name_or_path": src, "cwd": cwd_label, "architecture": arch,
+                                    "model_kwargs": model_kwargs},
+        "torch_manual_seed_before_conversion": CONVERT_SEED,
+    }
+    return model, tokenizer, call
+
+
+def convert_case(out_root, src, name, max_len, arch=None, model_kwargs=None, record_io=None, notes=""):
+    d = os.path.join(out_root, name)
+    model_kwargs = model_kwargs or {}
+    model, tokenizer, call = run_original_converter(out_root, src, d, max_len, arch, model_kwargs, "<fixtures dir>")
 
     info = {
         "name": name,
         "kind": "convert",
         "source": src,
-        "converter_init": {"max_sequence_length": max_len, "random_global_init": False,
-                           "global_positional_stride": 64, "keep_first_global_token": False, "resize_lsg": False,
-                           "use_token_ids": True, "seed": 123},
-        "convert_from_pretrained": {"model_name_or_path": src, "cwd": "<fixtures dir>", "architecture": arch,
-                                    "model_kwargs": model_kwargs},
-        "torch_manual_seed_before_conversion": seed,
+        **call,
         "architecture": type(model).__name__,
         "lsg": {k: getattr(model.config, k) for k in LSG_KEYS},
         "state_shapes": {k: list(v.shape) for k, v in model.state_dict().items()
                          if "embed_positions" in k or "global_embeddings" in k},
-        "torch_version": torch.__version__,
-        "transformers_version": transformers.__version__,
-        "lsg_converter_version": "0.1.9",
+        **versions(),
         "notes": notes,
     }
 
@@ -477,9 +499,7 @@ def main():
     torch.set_num_threads(1)
     transformers.logging.set_verbosity_error()
 
-    index = {"generated_by": "tests/compat/make_fixtures.py", "torch_version": torch.__version__,
-             "transformers_version": transformers.__version__, "lsg_converter_version": "0.1.9",
-             "cases": [], "skipped": []}
+    index = {"generated_by": "tests/compat/make_fixtures.py", **versions(), "cases": [], "skipped": []}
 
     for case in CASES:
         print("model case", case["name"], flush=True)
