@@ -59,6 +59,7 @@ from __future__ import annotations
 import json
 import re
 import struct
+import time
 import zlib
 from pathlib import Path
 from typing import Any, Iterator
@@ -254,7 +255,23 @@ def _apply(target: dict, record: Any) -> None:
         _remove_path(target, _item_path(item))
 
 
-def read_offline_run(run_dir_or_file: str | Path) -> dict:
+def read_offline_run(run_dir_or_file: str | Path, wait_s: float = 60.0) -> dict:
+    """Read a finished offline W&B run (see :func:`read_offline_run_now`), waiting up to *wait_s* seconds for its
+    exit record: wandb-core may still be flushing the file when ``run.finish()`` has returned on a loaded machine."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            record = read_offline_run_now(run_dir_or_file)
+        except WandbOfflineReadError:
+            if time.monotonic() >= deadline:
+                raise
+            record = None
+        if record is not None and (record["run"]["exit_code"] is not None or time.monotonic() >= deadline):
+            return record
+        time.sleep(0.5)
+
+
+def read_offline_run_now(run_dir_or_file: str | Path) -> dict:
     """Read an offline W&B run back into plain Python data.
 
     Args:
