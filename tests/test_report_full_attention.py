@@ -73,3 +73,23 @@ def test_a_sparse_group_without_a_none_at_its_factor_is_matched_on_the_settings_
              for g in report.grouped.groups if g.configuration["sparsity_type"] == "lsh"}
     assert notes[16, 2].delta == notes[16, 8].delta == 0.4  # none's factor has no effect: compared anyway
     assert notes[32, 2].note == "no baseline at these settings"  # its block does: no none at block 32
+
+
+def test_metric_plots_draw_a_panel_per_task_with_full_attention_as_the_reference(tmp_path):
+    """Two tasks scored by one metric: a panel each; `full` is the band's scores, never a point at block 256."""
+    from lsgzoo.report.plots import metric_panels
+
+    job = 0
+    for task, offset in (("linked_pairs", 0.0), ("mqar", 0.5)):
+        for seed in range(2):
+            for name, block, score in (("none", 8, 0.1), ("pooling", 8, 0.3), ("pooling", 16, 0.4),
+                                       ("none", 256, 0.2)):
+                write_run(tmp_path / "sweep" / str(job), task, name, block, seed, score + offset + seed / 100,
+                          max_source_length=256)
+                job += 1
+    panels = metric_panels(collect_runs(tmp_path / "sweep"), "block_size", MONITOR)
+    assert [(panel.task, panel.label) for panel in panels] == [("linked_pairs", MONITOR), ("mqar", MONITOR)]
+    mqar = panels[1]
+    assert mqar.lines == {"none": {8: [0.6, 0.61]}, "pooling": {8: [0.8, 0.81], 16: [0.9, 0.91]}}
+    assert mqar.reference == [0.7, 0.71] and mqar.selectors == {"none": "none", "pooling": "pooling"}
+    assert make_report(tmp_path / "sweep", tmp_path / "out").files["vs_block_size"].read_bytes().startswith(b"\x89PNG")

@@ -3,16 +3,18 @@ run, and the task × configuration heatmap.
 
 Only completed runs with a score on the metric are drawn. Each function returns
 the path it wrote, or None when the runs hold nothing to draw (e.g. no run
-reports peak memory), so a report never contains an empty chart. When each task is scored by its own monitored
-metric (`PER_TASK_METRIC`), the metric plots draw one panel per task, labelled with the task's metric.
+reports peak memory), so a report never contains an empty chart. When the runs span several tasks, the metric
+plots draw one panel (or row) per task, labelled with the metric the task is scored by (its own monitor for
+`PER_TASK_METRIC`); exact full-attention runs are the ceiling band of the metric-vs-setting panels, not points.
 """
 
 import math
 from collections import defaultdict
+from dataclasses import dataclass
 from itertools import cycle
 from pathlib import Path
 
-from lsgzoo.report.collect import PER_TASK_METRIC, RunRecord
+from lsgzoo.report.collect import FULL_ATTENTION, PER_TASK_METRIC, RunRecord, is_full_attention
 from lsgzoo.report.groups import NO_RUN, SIGNIFICANT_MARK, matrix_rows, summary_text
 from lsgzoo.report.ranking import task_metrics
 from lsgzoo.report.stats import CONFIDENCE, GroupedRuns, RunGroup, configuration_keys, summarize, task_name
@@ -64,71 +66,114 @@ def _fixed_by(records: list[RunRecord], key: str, other: str) -> bool:
     return True
 
 
-def line_name(record: RunRecord, keys: list[str], multitask: bool) -> str:
-    """Legend text of a run's line: "[task: ]selector[, key=value ...]"."""
-    parts = [selector_name(record), *(f"{key}={record.setting(key)}" for key in keys)]
-    return (f"{task_name(record)}: " if multitask else "") + ", ".join(parts)
+def line_name(record: RunRecord, keys: list[str]) -> str:
+    """Legend text of a run's line: "selector[, key=value ...]"."""
+    return ", ".join([selector_name(record), *(f"{key}={record.setting(key)}" for key in keys)])
 
 
 def panels(records: list[RunRecord], metric: str) -> list[tuple[str | None, list[RunRecord], str]]:
-    """(task or None, runs, metric name) per panel: one per task for PER_TASK_METRIC, else one for every run."""
-    if metric != PER_TASK_METRIC:
+    """(task or None, runs, metric name) per panel: one per task when the runs span several tasks (each task
+    scored by its own monitor for PER_TASK_METRIC), else one panel for every run."""
+    metrics = task_metrics(records, metric)
+    if len(metrics) == 1 and metric != PER_TASK_METRIC:
         return [(None, records, metric)]
     return [(task, [r for r in records if task_name(r) == task], task_metric or metric)
-            for task, task_metric in task_metrics(records, metric).items()]
+            for task, task_metric in metrics.items()]
+
+
+@dataclass
+class MetricPanel:
+    """One panel of a metric-vs-setting plot.
+
+    lines: {line name: {setting value: [scores of its runs]}}; selectors: {line name: selector}; reference: the
+    scores of the task's exact full-attention runs, drawn as a band across the panel (their block and factor are
+    not points on the sparse axes)."""
+
+    task: str | None
+    label: str
+    lines: dict
+    selectors: dict
+    reference: list[float]
+
+
+def metric_panels(records: list[RunRecord], key: str, metric: str) -> list[MetricPanel]:
+    """The data of `plot_metric_vs`: per panel, the scores of each line at each value of `key`; panels with
+    nothing to draw are left out."""
+    keys = line_keys([r for r in records if not is_full_attention(r)], key)
+    drawn = []
+    for task, runs, label in panels(records, metric):
+        lines, selectors, reference = defaultdict(lambda: defaultdict(list)), {}, []
+        for record in runs:
+            x, score = record.setting(key), record.value(metric)
+            if score is None:
+                continue
+            if is_full_attention(record):
+                reference.append(score)
+            elif _is_number(x):
+                name = line_name(record, keys)
+                lines[name][x].append(score)
+                selectors[name] = selector_name(record)
+        if lines:
+            drawn.append(MetricPanel(task, label, {name: dict(xs) for name, xs in lines.items()}, selectors,
+                                     reference))
+    return drawn
 
 
 def plot_metric_vs(records: list[RunRecord], key: str, metric: str, path) -> Path | None:
     """Metric against the attention setting `key` (e.g. block_size): mean ± 95 % CI over seeds.
 
-    One line per selector (and per value of any other setting that varies, per task when several); the runs
-    of a point are drawn faintly, and a point with one run has no error bar. One panel per task with
-    PER_TASK_METRIC.
+    One panel per task; one line per selector (and per value of any other setting that varies); the runs of a
+    point are drawn faintly, and a point with one run has no error bar. Exact full attention, where the task has
+    it, is a horizontal band (mean ± CI), the ceiling the lines are read against.
     """
-    keys = line_keys(records, key)
-    multitask = metric != PER_TASK_METRIC and len({task_name(r) for r in records}) > 1
-    drawn = []
-    for task, runs, label in panels(records, metric):
-        points = defaultdict(lambda: defaultdict(list))  # line name → x → [scores]
-        selectors = {}
-        for record in runs:
-            x, score = record.setting(key), record.value(metric)
-            if _is_number(x) and score is not None:
-                name = line_name(record, keys, multitask)
-                points[name][x].append(score)
-                selectors[name] = selector_name(record)
-        if points:
-            drawn.append((task, label, points, selectors))
+    drawn = metric_panels(records, key, metric)
     if not drawn:
         return None
+    keys = line_keys([r for r in records if not is_full_attention(r)], key)
     plt = _pyplot()
     colors = selector_colors(records)
-    fig, axes = plt.subplots(1, len(drawn), figsize=(6.4 * len(drawn), 4.2), squeeze=False)
-    for ax, (task, label, points, selectors) in zip(axes[0], drawn):
-        _draw_metric_lines(ax, points, selectors, colors)
+    fig, axes = plt.subplots(1, len(drawn), figsize=(5.2 * len(drawn) + 3.0, 4.4), squeeze=False)
+    for ax, panel in zip(axes[0], drawn):
+        _draw_metric_lines(ax, panel.lines, panel.selectors, colors)
+        if panel.reference:
+            _draw_reference(ax, panel.reference, colors.get(FULL_ATTENTION, "black"))
         ax.set_xlabel(key)
-        ax.set_ylabel(f"{label} (mean ± {CONFIDENCE:.0%} CI over seeds)")
-        ax.set_title(f"{label} vs {key} (no bar: one run)" if task is None else f"{task}: {label} vs {key}")
+        ax.set_ylabel(f"{panel.label} (mean ± {CONFIDENCE:.0%} CI over seeds)")
+        ax.set_title(f"{panel.label} vs {key}" if panel.task is None else f"{panel.task}: {panel.label}")
         ax.grid(alpha=0.3)
-        ax.legend(title="sparsity_type" + (", " + ", ".join(keys) if keys else ""), fontsize=8)
-    if drawn[0][0] is not None:
-        fig.suptitle(f"each task's monitored metric vs {key}, one panel per task (no bar: one run)")
+    axes[0][-1].legend(title="sparsity_type" + (", " + ", ".join(keys) if keys else ""), fontsize=8,
+                       loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    fig.suptitle(f"{drawn[0].label if drawn[0].task is None else 'each task’s monitored metric'} vs {key} "
+                 "(no bar: one run)")
     return _save(fig, plt, path)
 
 
+def _draw_reference(ax, scores: list[float], color) -> None:
+    """Exact full attention across the panel: its mean as a line, its CI as a band (no band for one run)."""
+    summary = summarize(scores)
+    ax.axhline(summary.mean, color=color, linestyle="--", linewidth=1.2,
+               label=f"{FULL_ATTENTION} (exact attention, n={summary.n})")
+    if summary.halfwidth:
+        ax.axhspan(summary.mean - summary.halfwidth, summary.mean + summary.halfwidth, color=color, alpha=0.12)
+
+
 def _draw_metric_lines(ax, points: dict, selectors: dict, colors: dict) -> None:
-    """The lines of one metric-vs-setting panel: mean ± CI per x, the runs faintly behind."""
+    """The lines of one metric-vs-setting panel: mean ± CI per x, the runs faintly behind. Each line is shifted
+    sideways by a small step (within 30 % of the gap between ticks) so that equal means keep their bars apart."""
     styles = defaultdict(lambda: cycle(["-", "--", ":", "-."]))
-    for name in sorted(points):
+    ticks = sorted({x for per_line in points.values() for x in per_line})
+    step = 0.6 * min((b - a for a, b in zip(ticks, ticks[1:])), default=1.0) / max(len(points), 1)
+    for index, name in enumerate(sorted(points)):
         xs = sorted(points[name])
+        shift = (index - (len(points) - 1) / 2) * step
         summaries = [summarize(points[name][x]) for x in xs]
         color = colors[selectors[name]]
-        ax.errorbar(xs, [s.mean for s in summaries], yerr=[s.halfwidth or 0.0 for s in summaries], marker="o",
-                    capsize=4, color=color, linestyle=next(styles[selectors[name]]), label=name)
+        ax.errorbar([x + shift for x in xs], [s.mean for s in summaries], yerr=[s.halfwidth or 0.0 for s in summaries],
+                    marker="o", capsize=3, color=color, linestyle=next(styles[selectors[name]]), label=name)
         for x in xs:
             if len(points[name][x]) > 1:
-                ax.scatter([x] * len(points[name][x]), points[name][x], color=color, alpha=0.3, s=14)
-    ax.set_xticks(sorted({x for per_line in points.values() for x in per_line}))
+                ax.scatter([x + shift] * len(points[name][x]), points[name][x], color=color, alpha=0.3, s=14)
+    ax.set_xticks(ticks)
 
 
 def plot_quality_vs_cost(records: list[RunRecord], metric: str, path) -> Path | None:
