@@ -93,3 +93,19 @@ def test_metric_plots_draw_a_panel_per_task_with_full_attention_as_the_reference
     assert mqar.lines == {"none": {8: [0.6, 0.61]}, "pooling": {8: [0.8, 0.81], 16: [0.9, 0.91]}}
     assert mqar.reference == [0.7, 0.71] and mqar.selectors == {"none": "none", "pooling": "pooling"}
     assert make_report(tmp_path / "sweep", tmp_path / "out").files["vs_block_size"].read_bytes().startswith(b"\x89PNG")
+
+
+def test_a_full_attention_run_killed_before_its_length_statistics_is_still_full(tmp_path):
+    """A killed `attention=full` run has no length statistics: its inputs' cap (max_source_length) decides."""
+    write_run(tmp_path / "0", "listops", "none", 256, 0, 0.3, max_source_length=256)
+    write_run(tmp_path / "1", "listops", "none", 256, 1, 0.3, max_source_length=256)
+    summary = json.loads((tmp_path / "1" / "summary.json").read_text())
+    del summary["length_statistics"], summary["best_score"], summary["metrics"]
+    (tmp_path / "1" / "summary.json").write_text(json.dumps({**summary, "status": "failed", "error": "SIGTERM"}))
+    write_run(tmp_path / "2", "listops", "none", 128, 0, 0.3, longest=1000)  # no cap known, stats say 1000
+    records = {record.name: record for record in collect_runs(tmp_path)}
+    assert records["1"].failed and records["1"].longest_input is None and records["1"].max_source_length == 256
+    assert [records[name].setting("sparsity_type") for name in "012"] == [FULL_ATTENTION, FULL_ATTENTION, "none"]
+    groups = make_report(tmp_path, tmp_path / "out").grouped.groups
+    assert [(g.configuration["sparsity_type"], g.metric.n, g.n_failed) for g in groups] == [(FULL_ATTENTION, 1, 1),
+                                                                                         ("none", 1, 0)]

@@ -42,6 +42,7 @@ class RunRecord:
     data: name of the run's data config (summary's `data`, else the Hydra config's `data.name`): its task.
     longest_input: the longest encoder input in tokens (summary's length statistics, capped at the Hydra
         config's `data.max_source_length`), None when unknown.
+    max_source_length: the Hydra config's `data.max_source_length` (the inputs' cap), None when unknown.
     """
 
     run_dir: Path
@@ -64,6 +65,7 @@ class RunRecord:
     global_step: int | None = None
     best_checkpoint: str | None = None
     longest_input: int | None = None
+    max_source_length: int | None = None
 
     @property
     def failed(self) -> bool:
@@ -116,11 +118,14 @@ def task_name(record: RunRecord) -> str:
 def is_full_attention(record: RunRecord) -> bool:
     """True when the run's LSG attention was exact full attention: LSG attends densely whenever the padded input
     fits in two blocks, so every input of at most 2 · block_size tokens (what `attention=full` sets up with a
-    block as long as the input) sees every token. The one place the report tells `full` from a sparse run."""
+    block as long as the input) sees every token. A run that failed before its length statistics were written is
+    judged by its inputs' cap (`max_source_length`, an upper bound of the longest input). The one place the report
+    tells `full` from a sparse run."""
     block = record.attention.get("block_size")
-    if record.longest_input is None or isinstance(block, bool) or not isinstance(block, int) or block < 1:
+    longest = record.longest_input if record.longest_input is not None else record.max_source_length
+    if longest is None or isinstance(block, bool) or not isinstance(block, int) or block < 1:
         return False
-    padded = -(-record.longest_input // block) * block
+    padded = -(-longest // block) * block
     return padded <= 2 * block
 
 
@@ -179,8 +184,10 @@ def read_run(run_dir: Path, names_root: Path) -> RunRecord:
         record.seed = record.seed if record.seed is not None else hydra_config.get("seed")
         record.data = record.data if record.data is not None else hydra_config.get("data.name")
     limit = hydra_config.get("data.max_source_length")
-    if record.longest_input is not None and _is_number(limit):
-        record.longest_input = min(record.longest_input, int(limit))
+    if _is_number(limit):
+        record.max_source_length = int(limit)
+        if record.longest_input is not None:
+            record.longest_input = min(record.longest_input, int(limit))
     return record
 
 
