@@ -120,14 +120,15 @@ def test_hub_name_path_resolves_from_the_cache(tmp_path):
 WITHOUT_LSGZOO = """
 import sys
 import os
-sys.path = [p for p in sys.path if "lsgzoo" not in p and {src!r} not in p
+sys.path = [p for p in sys.path if os.path.realpath(p or ".") != os.path.realpath({src!r})
             and not os.path.isdir(os.path.join(p or ".", "lsgzoo"))]
 try:
     import lsgzoo
     raise SystemExit("lsgzoo must not be importable here: " + lsgzoo.__file__)
 except ImportError:
     pass
-"""  # the start of a subprocess script (a str.format template): lsgzoo is not importable after it
+"""  # the start of a subprocess script (a str.format template): lsgzoo is not importable after it, while the
+# environment's site-packages stay (a checkout path may well contain "lsgzoo": only the src dir and package dirs go)
 REPO_SRC = str(Path(__file__).parents[1] / "src")  # its `src` value
 EXPORT_CHECK = WITHOUT_LSGZOO + """import torch
 from safetensors.torch import load_file, save_file

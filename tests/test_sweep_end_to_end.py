@@ -7,7 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from test_training import ROOT, TINY
+from test_conversion_export import REPO_SRC, WITHOUT_LSGZOO
+from test_training import TINY
 
 SWEEP = ["attention.sparsity_type=none,pooling", "attention.block_size=8,16"]
 
@@ -42,8 +43,7 @@ def test_multirun_report_and_best_export(tmp_path):
     assert "Sweep" in card and "pooling" in card and "Training run" in card
 
     script = (
-        "import sys, torch\n"
-        f"sys.path = [p for p in sys.path if 'lsgzoo' not in p and {str(ROOT / 'src')!r} not in p]\n"
+        WITHOUT_LSGZOO.format(src=REPO_SRC) + "import torch\n"
         "from transformers import AutoModelForSeq2SeqLM, AutoTokenizer\n"
         f"m = AutoModelForSeq2SeqLM.from_pretrained({str(out)!r}, trust_remote_code=True).eval()\n"
         f"t = AutoTokenizer.from_pretrained({str(out)!r})\n"

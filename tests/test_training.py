@@ -14,6 +14,7 @@ import torch
 
 from lsgzoo.training.config import compose_config
 from lsgzoo.training.rundir import load_run_model, read_summary
+from test_conversion_export import REPO_SRC, WITHOUT_LSGZOO
 from wandb_offline import read_offline_run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -97,8 +98,7 @@ def test_best_checkpoint_reloads_without_lightning_and_exports(trained_run, tmp_
     text = "w1 k1 w2 " * 80
     inputs = tokenizer(text, return_tensors="pt")
     script = (
-        "import sys, torch\n"
-        f"sys.path = [p for p in sys.path if 'lsgzoo' not in p and {str(ROOT / 'src')!r} not in p]\n"
+        WITHOUT_LSGZOO.format(src=REPO_SRC) + "import torch\n"
         "from transformers import AutoModelForSeq2SeqLM\n"
         f"m = AutoModelForSeq2SeqLM.from_pretrained({str(out)!r}, trust_remote_code=True).eval()\n"
         f"ids = torch.tensor([{inputs['input_ids'][0].tolist()}])\n"
