@@ -87,7 +87,8 @@ def test_metric_plots_draw_a_panel_per_task_with_full_attention_as_the_reference
                 write_run(tmp_path / "sweep" / str(job), task, name, block, seed, score + offset + seed / 100,
                           max_source_length=256)
                 job += 1
-    panels = metric_panels(collect_runs(tmp_path / "sweep"), "block_size", MONITOR)
+    keys, panels = metric_panels(collect_runs(tmp_path / "sweep"), "block_size", MONITOR)
+    assert keys == []  # sparse_block_size follows block_size; full's block 256 / factor 1 add no line
     assert [(panel.task, panel.label) for panel in panels] == [("linked_pairs", MONITOR), ("mqar", MONITOR)]
     mqar = panels[1]
     assert mqar.lines == {"none": {8: [0.6, 0.61]}, "pooling": {8: [0.8, 0.81], 16: [0.9, 0.91]}}

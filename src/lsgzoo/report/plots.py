@@ -96,9 +96,10 @@ class MetricPanel:
     reference: list[float]
 
 
-def metric_panels(records: list[RunRecord], key: str, metric: str) -> list[MetricPanel]:
-    """The data of `plot_metric_vs`: per panel, the scores of each line at each value of `key`; panels with
-    nothing to draw are left out."""
+def metric_panels(records: list[RunRecord], key: str, metric: str) -> tuple[list[str], list[MetricPanel]]:
+    """The data of `plot_metric_vs`: the settings that split its lines beside the selector (`line_keys` of the
+    sparse runs), and per panel the scores of each line at each value of `key`; panels with nothing to draw are
+    left out."""
     keys = line_keys([r for r in records if not is_full_attention(r)], key)
     drawn = []
     for task, runs, label in panels(records, metric):
@@ -116,7 +117,7 @@ def metric_panels(records: list[RunRecord], key: str, metric: str) -> list[Metri
         if lines:
             drawn.append(MetricPanel(task, label, {name: dict(xs) for name, xs in lines.items()}, selectors,
                                      reference))
-    return drawn
+    return keys, drawn
 
 
 def plot_metric_vs(records: list[RunRecord], key: str, metric: str, path) -> Path | None:
@@ -126,10 +127,9 @@ def plot_metric_vs(records: list[RunRecord], key: str, metric: str, path) -> Pat
     point are drawn faintly, and a point with one run has no error bar. Exact full attention, where the task has
     it, is a horizontal band (mean ± CI), the ceiling the lines are read against.
     """
-    drawn = metric_panels(records, key, metric)
+    keys, drawn = metric_panels(records, key, metric)
     if not drawn:
         return None
-    keys = line_keys([r for r in records if not is_full_attention(r)], key)
     plt = _pyplot()
     colors = selector_colors(records)
     fig, axes = plt.subplots(1, len(drawn), figsize=(5.2 * len(drawn) + 3.0, 4.4), squeeze=False)
@@ -143,8 +143,8 @@ def plot_metric_vs(records: list[RunRecord], key: str, metric: str, path) -> Pat
         ax.grid(alpha=0.3)
     axes[0][-1].legend(title="sparsity_type" + (", " + ", ".join(keys) if keys else ""), fontsize=8,
                        loc="upper left", bbox_to_anchor=(1.02, 1.0))
-    fig.suptitle(f"{drawn[0].label if drawn[0].task is None else 'each task’s monitored metric'} vs {key} "
-                 "(no bar: one run)")
+    title = "each task's monitored metric" if drawn[0].task is not None else drawn[0].label
+    fig.suptitle(f"{title} vs {key} (no bar: one run)")
     return _save(fig, plt, path)
 
 
