@@ -12,6 +12,11 @@ A user error (`ConfigError`: a bad config value, resume=true without a checkpoin
 `lsgzoo.train: error: ...`, and exits with status 2; its traceback is kept in the run dir's summary.json.
 In a multirun the failing job is recorded and the other jobs still run (Hydra reports the error at the
 end, status 1), as for any other failure.
+
+Stopping (SIGTERM, Ctrl-C): the running jobs are recorded as "interrupted", every process the command
+started ends within seconds, and the exit status is 128 + the signal (`lsgzoo.training.stopping`).
+Rerunning a multirun with the same hydra.sweep.dir and resume=true continues it job by job: completed
+jobs are skipped, killed and interrupted ones resumed, the others run (`lsgzoo.training.sweep_resume`).
 """
 
 import sys
@@ -21,6 +26,7 @@ import hydra
 
 from lsgzoo.training.checkpoints import RunDirError, check_run_dir_writable
 from lsgzoo.training.config import CONFIG_DIR, ConfigError, register_schemas
+from lsgzoo.training.stopping import Interrupted, end_process, install_sweep_stop
 
 USER_ERROR_STATUS = 2
 
@@ -39,13 +45,25 @@ def main(cfg) -> float:
     if hydra_cfg.mode == RunMode.MULTIRUN and cfg.logger.group is None:
         with open_dict(cfg):  # one W&B group per sweep, so the UI compares its runs side by side
             cfg.logger.group = "sweep-" + "-".join(hydra_cfg.sweep.dir.split("/")[-2:])
-    run_dir = hydra_cfg.runtime.output_dir
+    run_dir, overrides = hydra_cfg.runtime.output_dir, list(hydra_cfg.overrides.task)
+    multirun = hydra_cfg.mode == RunMode.MULTIRUN
     try:
-        return run_training(cfg, run_dir, list(hydra_cfg.overrides.task))
+        if multirun and cfg.resume:
+            from lsgzoo.training.sweep_resume import Action, plan_sweep_job
+
+            job = plan_sweep_job(cfg, run_dir, overrides, hydra_cfg.job.num)
+            print(f"lsgzoo.train: {job.note}", file=sys.stderr, flush=True)
+            if job.action is Action.SKIP:
+                return job.best_score
+            cfg, overrides = job.cfg, job.overrides
+        return run_training(cfg, run_dir, overrides)
     except ConfigError as error:
-        if hydra_cfg.mode == RunMode.MULTIRUN:
-            raise  # the job is recorded as failed; Hydra runs the sweep's other jobs
+        if multirun:  # the job is recorded as failed (or, refused, left as it was); the other jobs run
+            print(f"lsgzoo.train: error: job {hydra_cfg.job.num}: {error}", file=sys.stderr, flush=True)
+            raise
         exit_on_user_error(error, Path(run_dir))
+    except Interrupted as stop:
+        end_process(stop)
 
 
 def exit_on_user_error(error: ConfigError, run_dir: Path) -> None:
@@ -74,4 +92,5 @@ def fail_early_on_an_unwritable_run_dir(argv: list[str]) -> None:
 
 if __name__ == "__main__":
     fail_early_on_an_unwritable_run_dir(sys.argv[1:])
+    install_sweep_stop()
     main()

@@ -68,8 +68,7 @@ def settle_run_config(cfg, run_dir, overrides: list[str] | None):
         return cfg, overrides
     merged = merge_overrides(record["overrides"], overrides)
     requested = _flatten(_resolved(_compose(merged)))
-    changes = _differences(_flatten(_resolved(_compose(record["overrides"]))), requested)
-    refused = {key: change for key, change in changes.items() if key not in BUDGET_KEYS}
+    refused = experiment_changes(_differences(_flatten(_resolved(_compose(record["overrides"]))), requested))
     if refused:
         raise ConfigError(_refusal(run_dir, refused))
     settled = OmegaConf.create(record["config"])
@@ -79,6 +78,22 @@ def settle_run_config(cfg, run_dir, overrides: list[str] | None):
         write_run_record(run_dir, OmegaConf.to_container(settled), merged, record["wandb_run_id"])
         _rewrite_hydra_files(run_dir, settled, merged)
     return settled, merged
+
+
+def config_changes(old_overrides: list[str], new_overrides: list[str]) -> dict:
+    """{key: (old, new)} for every resolved config value that the two override lists compose differently."""
+    return _differences(_flatten(_resolved(_compose(list(old_overrides)))),
+                        _flatten(_resolved(_compose(list(new_overrides)))))
+
+
+def experiment_changes(changes: dict) -> dict:
+    """The entries of `changes` ({key: (old, new)}) that change the experiment: any key but `BUDGET_KEYS`."""
+    return {key: change for key, change in changes.items() if key not in BUDGET_KEYS}
+
+
+def describe_changes(changes: dict) -> str:
+    """`changes` ({key: (old, new)}) as "key: old → new; ..."."""
+    return "; ".join(f"{key}: {old!r} → {new!r}" for key, (old, new) in changes.items())
 
 
 def _first_process() -> bool:
@@ -133,9 +148,8 @@ def _differences(old: dict, new: dict) -> dict:
 
 
 def _refusal(run_dir: Path, refused: dict) -> str:
-    changes = "; ".join(f"{key}: {old!r} → {new!r}" for key, (old, new) in refused.items())
-    return (f"resume=true would change the experiment in {run_dir}: {changes}. A resume continues the run with "
-            f"its saved config ({RUN_RECORD}); drop these overrides (only {', '.join(BUDGET_KEYS)} may change), "
+    return (f"resume=true would change the experiment in {run_dir}: {describe_changes(refused)}. A resume continues "
+            f"the run with its saved config ({RUN_RECORD}); drop these overrides (only {', '.join(BUDGET_KEYS)} may change), "
             "or start a new run in a new run dir to train a different configuration")
 
 

@@ -1,9 +1,10 @@
 """One training run: data → tokenizer → model → Lightning fit/test → summary.json.
 
 Everything lands in the run dir (layout in `lsgzoo.training.rundir`). Every outcome leaves a
-record: summary.json says "completed", or "failed" with the error and its full traceback, whatever
-failed (the config, the data, training, the test, the summary itself); W&B runs are closed with
-exit code 1 on failure, so the next job of a sequential sweep starts a run of its own.
+record: summary.json says "running" (with the process) from the start, then "completed", or "failed"
+with the error and its full traceback, whatever failed (the config, the data, training, the test, the
+summary itself), or "interrupted" when SIGTERM / SIGINT stopped it (`lsgzoo.training.stopping`); W&B
+runs are closed with exit code 1 on failure, so the next job of a sequential sweep starts a run of its own.
 """
 
 import os
@@ -14,7 +15,9 @@ from pathlib import Path
 from lsgzoo.training.checkpoints import check_run_dir_writable
 from lsgzoo.training.config import attention_settings, validate_config
 from lsgzoo.training.resume import settle_run_config
-from lsgzoo.training.rundir import CHECKPOINT_DIR, METRICS_DIR, MODEL_CONFIG_DIR, write_summary
+from lsgzoo.training.rundir import (CHECKPOINT_DIR, COMPLETED, FAILED, INTERRUPTED, METRICS_DIR, MODEL_CONFIG_DIR,
+                                   RUNNING, this_process, write_summary)
+from lsgzoo.training.stopping import Interrupted, interruptible
 
 SUMMARY_KEYS = {"task": "data.task", "data": "data.name", "monitor": "data.monitor",
                 "monitor_mode": "data.monitor_mode", "seed": "seed", "run_name": "run_name"}
@@ -23,22 +26,26 @@ SUMMARY_KEYS = {"task": "data.task", "data": "data.name", "monitor": "data.monit
 def run_training(cfg, run_dir, overrides: list[str] | None = None) -> float:
     """Validate `cfg`, train and evaluate as it says, writing everything under `run_dir`; returns the best score.
 
-    On any exception, a config error included, summary.json gets status "failed", the error and its
-    traceback before the exception is re-raised. With resume=true the run's saved config is used
-    (`lsgzoo.training.resume`); a resume override that would change the experiment is refused before
-    anything is written, so the run's own record stays as it was.
+    summary.json says "running" once the config is settled. On any exception, a config error included,
+    it gets status "failed", the error and its traceback before the exception is re-raised; SIGTERM or
+    SIGINT raise `Interrupted` (status "interrupted"), unless the run had already recorded its completion.
+    With resume=true the run's saved config is used (`lsgzoo.training.resume`); a resume override that
+    would change the experiment is refused before anything is written, so the run's own record stays as it was.
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     check_run_dir_writable(run_dir)
     cfg, overrides = settle_run_config(cfg, run_dir, overrides)
     summary = initial_summary(cfg, overrides)
-    try:
-        validate_config(cfg)
-        return _train(cfg, run_dir, summary)
-    except BaseException as error:
-        write_summary(run_dir, failed_summary(summary, error))
-        raise
+    with interruptible():
+        try:
+            write_summary(run_dir, summary)
+            validate_config(cfg)
+            return _train(cfg, run_dir, summary)
+        except BaseException as error:
+            if not (is_interruption(error) and summary["status"] == COMPLETED):
+                write_summary(run_dir, ended_summary(summary, error))
+            raise
 
 
 def initial_summary(cfg, overrides: list[str] | None) -> dict:
@@ -46,7 +53,7 @@ def initial_summary(cfg, overrides: list[str] | None) -> dict:
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
-    summary = {"status": "running", "error": None, "overrides": list(overrides or [])}
+    summary = {"status": RUNNING, "error": None, "process": this_process(), "overrides": list(overrides or [])}
     for field, key in SUMMARY_KEYS.items():
         try:
             summary[field] = OmegaConf.select(cfg, key, default=None)
@@ -59,9 +66,18 @@ def initial_summary(cfg, overrides: list[str] | None) -> dict:
     return summary
 
 
-def failed_summary(summary: dict, error: BaseException) -> dict:
-    """`summary` marked failed, with the error's one-line text and its full traceback."""
-    return {**summary, "status": "failed", "error": f"{type(error).__name__}: {error}",
+def is_interruption(error: BaseException) -> bool:
+    """Whether `error` is a stop signal's: ours (`Interrupted`), Ctrl-C's, or Lightning's SIGTERM exit."""
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+    return isinstance(error, (Interrupted, KeyboardInterrupt, SIGTERMException))
+
+
+def ended_summary(summary: dict, error: BaseException) -> dict:
+    """`summary` marked failed (or interrupted, for a stop signal), with the error's one-line text and its
+    full traceback."""
+    status = INTERRUPTED if is_interruption(error) else FAILED
+    return {**summary, "status": status, "error": f"{type(error).__name__}: {error}",
             "traceback": "".join(traceback.format_exception(error))}
 
 
@@ -153,7 +169,7 @@ def _fit_and_test(cfg, run_dir: Path, summary: dict, module, data, loggers, peak
         tested = trainer.test(module, datamodule=data, ckpt_path=best.best_model_path, verbose=False)
         metrics.update({k: float(v) for k, v in (tested[0] if tested else {}).items()})
     best_score = float(best.best_model_score) if best.best_model_score is not None else float("nan")
-    summary.update(status="completed", best_score=best_score, metrics=metrics,
+    summary.update(status=COMPLETED, best_score=best_score, metrics=metrics,
                    train_tokens_per_s=throughput.tokens_per_s, train_time_s=throughput.train_time_s,
                    wall_time_s=time.perf_counter() - started, peak_memory_mb=peak_memory.peak_mb(module.device),
                    peak_memory_scope="job" if peak_memory.per_job else "process",

@@ -4,8 +4,9 @@ Layout: tokenizer/, model/config.json (the LSG-BART config), checkpoints/best.ck
 (Lightning checkpoints: `state_dict` keys are the model's with a "model." prefix),
 metrics/version_N/{metrics.csv, hparams.yaml} (CSV logger; N counts resumes), wandb/ (offline W&B run), summary.json.
 
-summary.json (written on success and, with status "failed" plus the error's traceback, on any exception, by
-the process of global rank 0 only): status, error,
+summary.json (written by the process of global rank 0 only: status "running" when training starts, then
+"completed", or on any exception "failed" — "interrupted" when a stop signal caused it — with the error's
+traceback): status, error, process {pid, host, started} (the process that runs or ran the job),
 task, data, monitor, monitor_mode, best_score, metrics {name: float}, attention {key: value},
 overrides, seed, num_parameters, train_tokens_per_s, peak_memory_mb (this job's peak),
 peak_memory_scope ("job", or "process" where the peak could not be reset), train_time_s, global_step,
@@ -23,6 +24,7 @@ METRICS_DIR = "metrics"
 MODEL_CONFIG_DIR = "model"
 TOKENIZER_DIR = "tokenizer"
 SUMMARY_FILE = "summary.json"
+RUNNING, COMPLETED, FAILED, INTERRUPTED = "running", "completed", "failed", "interrupted"
 
 
 RANK_VARIABLES = ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK")
@@ -57,6 +59,32 @@ def write_summary(run_dir: Path, summary: dict) -> Path | None:
 def read_summary(run_dir: Path) -> dict | None:
     path = Path(run_dir) / SUMMARY_FILE
     return json.loads(path.read_text()) if path.exists() else None
+
+
+def this_process() -> dict:
+    """{pid, host, started}: this process, as a summary records it (`started`: its creation time, epoch s)."""
+    import socket
+
+    import psutil
+
+    return {"pid": os.getpid(), "host": socket.gethostname(), "started": psutil.Process().create_time()}
+
+
+def process_alive(process: dict | None) -> bool:
+    """Whether the process a summary recorded (`this_process`) still runs: same host, same pid, same
+    creation time (a reused pid is another process). A process on another host cannot be checked: False."""
+    import socket
+
+    import psutil
+
+    if not process or process.get("host") != socket.gethostname():
+        return False
+    try:
+        return abs(psutil.Process(int(process["pid"])).create_time() - float(process["started"])) < 1.0
+    except psutil.AccessDenied:  # it exists, under another user
+        return True
+    except (psutil.NoSuchProcess, KeyError, TypeError, ValueError):  # a zombie is a NoSuchProcess
+        return False
 
 
 def _plain(value):
