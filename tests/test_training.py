@@ -134,7 +134,8 @@ def test_resume_after_kill_continues_from_the_saved_step(tmp_path):
         process.send_signal(signal.SIGKILL)
         process.wait()
     assert saved_step >= 4, process.stderr.read().decode()[-2000:]
-    assert read_summary(run_dir) is None, "a killed run leaves no summary"
+    killed = read_summary(run_dir)
+    assert killed["status"] == "running" and killed["process"]["pid"] == process.pid, "a killed run stays 'running'"
     saved_step = torch.load(last, map_location="cpu", weights_only=False)["global_step"]
 
     train_in_process(run_dir, ["trainer.max_steps=" + str(saved_step + 4), "logger=csv", "resume=true",
