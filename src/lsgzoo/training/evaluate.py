@@ -126,6 +126,8 @@ def evaluation_config(cfg, source_dir: Path, overrides: list[str]):
     if (length != trained_length and "data.source.length" not in changes
             and source.get("length") == trained_length - DOCUMENT_MARGIN):
         evaluated.data.source.length = length - DOCUMENT_MARGIN
+    if cfg.extend_positions and (evaluated.model.get("max_position_embeddings") or length) < length:
+        evaluated.model.max_position_embeddings = length  # what the model built with tiled positions has
     with open_dict(evaluated):
         for key in EVAL_KEYS:
             evaluated[key] = OmegaConf.to_container(cfg[key]) if OmegaConf.is_config(cfg[key]) else cfg[key]
@@ -139,20 +141,39 @@ def evaluation_config(cfg, source_dir: Path, overrides: list[str]):
 
 
 def override_changes(recorded: list[str], added: list[str]) -> dict:
-    """{key: (old, new)} that `added` makes to the train config composed from `recorded` (a group override of a
-    group the run's defaults lack becomes an append, `+group=option`)."""
+    """{key: (old, new)} that `added` makes to the train config composed from `recorded`.
+
+    A group override wins over the run's own overrides of the keys its option sets (`attention_mode=full`
+    replaces a recorded `attention.block_size=16`, which on one command line would win over it); one of a
+    group the run's defaults lack becomes an append (`+attention_mode=full`).
+    """
+    from lsgzoo.training.resume import compose_train, config_differences, merge_overrides
+
+    base, choices = _composed(recorded)
+    added = [f"+{item}" if _is_group_override(item) and _key(item) not in choices else item for item in added]
+    replaced = set().union(*(_keys_set_by(item) for item in added if _is_group_override(item)))
+    kept = [item for item in recorded if _key(item) not in replaced]
+    return config_differences(base, _composed(merge_overrides(kept, added))[0])
+
+
+def _composed(overrides: list[str]) -> tuple[dict, set]:
+    """(the flat resolved train config composed with `overrides`, its config group choices)."""
     from omegaconf import OmegaConf, open_dict
 
-    from lsgzoo.training.resume import compose_train, config_differences, flatten_config, merge_overrides
+    from lsgzoo.training.resume import compose_train, flatten_config
 
-    base = compose_train(recorded, return_hydra_config=True)
-    choices = set(base.hydra.runtime.choices)
-    with open_dict(base):
-        del base["hydra"]
-    added = [f"+{item}" if _is_group_override(item) and _key(item) not in choices else item for item in added]
-    changed = compose_train(merge_overrides(recorded, added))
-    return config_differences(flatten_config(OmegaConf.to_container(base, resolve=True)),
-                              flatten_config(OmegaConf.to_container(changed, resolve=True)))
+    composed = compose_train(overrides, return_hydra_config=True)
+    choices = set(composed.hydra.runtime.choices)
+    with open_dict(composed):
+        del composed["hydra"]
+    return flatten_config(OmegaConf.to_container(composed, resolve=True)), choices
+
+
+def _keys_set_by(group_override: str) -> set:
+    """The keys whose value the group option changes in the default train config."""
+    from lsgzoo.training.resume import config_differences
+
+    return set(config_differences(_composed([])[0], _composed([group_override])[0]))
 
 
 def _key(override: str) -> str:
@@ -368,9 +389,10 @@ def _evaluate(cfg, run_dir: Path, source_dir: Path, checkpoint: Path, summary: d
         summary.update(finetune(cfg, run_dir, module, data, trainer_settings))
 
     recorder = EvaluationRecorder()
-    evaluator = L.Trainer(accelerator=trainer_settings["accelerator"], devices=1, precision=trainer_settings["precision"],
-                          logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                          enable_model_summary=False, callbacks=[recorder], default_root_dir=str(run_dir))
+    evaluator = L.Trainer(accelerator=trainer_settings["accelerator"], devices=1,
+                          precision=trainer_settings["precision"], logger=False, enable_checkpointing=False,
+                          enable_progress_bar=False, enable_model_summary=False, callbacks=[recorder],
+                          default_root_dir=str(run_dir))
     run = evaluator.validate if cfg.split == "validation" else evaluator.test
     results = run(module, datamodule=data, verbose=False)
     metrics = {key: float(value) for key, value in (results[0] if results else {}).items()}
