@@ -66,11 +66,11 @@ def main(cfg) -> float:
         end_process(stop)
 
 
-def exit_on_user_error(error: ConfigError, run_dir: Path) -> None:
+def exit_on_user_error(error: ConfigError, run_dir: Path, program: str = "lsgzoo.train") -> None:
     """Print the error as one line (where its traceback went included) and exit with status 2."""
     from lsgzoo.training.rundir import SUMMARY_FILE
 
-    sys.stderr.write(f"lsgzoo.train: error: {error} (traceback in {run_dir / SUMMARY_FILE})\n")
+    sys.stderr.write(f"{program}: error: {error} (traceback in {run_dir / SUMMARY_FILE})\n")
     raise SystemExit(USER_ERROR_STATUS)
 
 

@@ -100,7 +100,9 @@ def global_embeddings(token_embeddings, positions, bos_id: int, mask_id: int | N
     return positions + tokens + token_type
 
 
-def _base_prefix(model) -> str:
+def base_prefix(model) -> str:
+    """The key prefix of the base model's weights in `model`'s state dict ("model." for a BART head, "" for the
+    base model itself): position and global-token keys of `Family` are relative to it."""
     return model.base_model_prefix + "." if hasattr(model, model.base_model_prefix) else ""
 
 
@@ -142,7 +144,7 @@ def convert_to_lsg(source, max_length: int = 4096, *, architecture: str | None =
     torch.manual_seed(seed)
     target = classes[target_name](config)
     source_state, target_state = source_model.state_dict(), target.state_dict()
-    source_prefix, target_prefix = _base_prefix(source_model), _base_prefix(target)
+    source_prefix, target_prefix = base_prefix(source_model), base_prefix(target)
     new_state, dropped = {}, []
     for key, value in source_state.items():
         name = target_prefix + key[len(source_prefix):] if key.startswith(source_prefix) else key

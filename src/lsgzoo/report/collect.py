@@ -60,6 +60,7 @@ class RunRecord:
     data: str | None = None
     num_parameters: int | None = None
     train_tokens_per_s: float | None = None
+    eval_tokens_per_s: float | None = None
     peak_memory_mb: float | None = None
     train_time_s: float | None = None
     global_step: int | None = None
@@ -216,7 +217,7 @@ def apply_summary(record: RunRecord, summary: dict) -> None:
         record.params = parse_overrides(record.overrides)
     record.metrics = {key: value for key, value in (summary.get("metrics") or {}).items() if _is_number(value)}
     for key in ("monitor", "monitor_mode", "best_score", "seed", "data", "num_parameters", "train_tokens_per_s",
-                "peak_memory_mb", "train_time_s", "global_step", "best_checkpoint"):
+                "eval_tokens_per_s", "peak_memory_mb", "train_time_s", "global_step", "best_checkpoint"):
         if summary.get(key) is not None:
             setattr(record, key, summary[key])
     record.longest_input = longest_source(summary.get("length_statistics"))

@@ -26,7 +26,9 @@ from lsgzoo.report.table import CORE_ATTENTION_KEYS, SEED_KEY, varying_setting_c
 
 CONFIDENCE = 0.95
 ALPHA = 0.05
-COST_FIELDS = (("tokens/s", "train_tokens_per_s"), ("peak MB", "peak_memory_mb"))
+# train throughput; an eval run's (lsgzoo.eval) evaluation throughput; peak memory
+COST_FIELDS = (("tokens/s", "train_tokens_per_s"), ("eval tokens/s", "eval_tokens_per_s"),
+               ("peak MB", "peak_memory_mb"))
 BASELINE = "baseline"
 ONE_RUN = "n=1, no test"
 NO_SCORE = "no scored run"

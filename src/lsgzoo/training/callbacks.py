@@ -80,3 +80,38 @@ class ThroughputMonitor(L.Callback):
     @property
     def tokens_per_s(self) -> float:
         return self.tokens / self.train_time_s if self.train_time_s else 0.0
+
+
+class EvaluationRecorder(L.Callback):
+    """Times validation/test batches, counts their real source tokens and keeps every document's prediction.
+
+    rows: (prediction, reference) per document in loader order, which is the split's order in a
+    single-process unshuffled evaluation: row i is document i. Predictions come from the modules'
+    evaluation steps ({"predictions": ...}); references are the batch's target texts or class ids.
+    """
+
+    def __init__(self):
+        self.time_s = 0.0
+        self.tokens = 0
+        self.rows: list[tuple] = []
+        self._start = None
+
+    def _batch_start(self, *args, **kwargs):
+        self._start = time.perf_counter()
+
+    def _batch_end(self, trainer, module, outputs, batch, batch_idx, dataloader_idx=0):
+        if self._start is not None:
+            self.time_s += time.perf_counter() - self._start
+            self._start = None
+        self.tokens += int(batch["attention_mask"].sum())
+        predictions = outputs["predictions"]
+        predictions = predictions.tolist() if torch.is_tensor(predictions) else list(predictions)
+        references = list(batch["target"]) if "target" in batch else batch["labels"].tolist()
+        self.rows.extend(zip(predictions, references, strict=True))
+
+    on_validation_batch_start = on_test_batch_start = _batch_start
+    on_validation_batch_end = on_test_batch_end = _batch_end
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.tokens / self.time_s if self.time_s else 0.0

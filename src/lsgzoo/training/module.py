@@ -2,7 +2,8 @@
 
 `Seq2SeqModule`: teacher-forced cross-entropy for training; validation/test also decode with
 `generate` and score the text with the configured metrics (ROUGE etc.), each the mean over every
-example of every rank (`TextMetricMeans`). `ClassificationModule`:
+example of every rank (`TextMetricMeans`). A validation/test step returns {"predictions": the batch's
+decoded texts or class ids}, which `callbacks.EvaluationRecorder` scores per example. `ClassificationModule`:
 cross-entropy, accuracy and macro-F1 (torchmetrics). Both build their optimizer and schedule
 from an `optim` mapping (see conf/optim/).
 """
@@ -78,10 +79,10 @@ class LSGModule(L.LightningModule):
         return loss
 
     def validation_step(self, batch, batch_idx):
-        self.evaluation_step(batch, "val")
+        return self.evaluation_step(batch, "val")
 
     def test_step(self, batch, batch_idx):
-        self.evaluation_step(batch, "test")
+        return self.evaluation_step(batch, "test")
 
 
 class Seq2SeqModule(LSGModule):
@@ -99,6 +100,7 @@ class Seq2SeqModule(LSGModule):
                                         **self.generation)
         predictions = self.tokenizer.batch_decode(generated, skip_special_tokens=True)
         self.text_metrics[stage].update(predictions, list(batch["target"]))
+        return {"predictions": predictions}
 
     def log_text_metrics(self, stage: str):
         """Log the stage's metric means (already reduced across ranks) and reset them for the next epoch."""
@@ -139,3 +141,4 @@ class ClassificationModule(LSGModule):
             metric = self.metrics[f"{stage}_{name}"]
             metric.update(predictions, batch["labels"])
             self.log(f"{stage}/{name}", metric, on_step=False, on_epoch=True, prog_bar=name == "accuracy")
+        return {"predictions": predictions}

@@ -67,8 +67,9 @@ def settle_run_config(cfg, run_dir, overrides: list[str] | None):
               file=sys.stderr, flush=True)
         return cfg, overrides
     merged = merge_overrides(record["overrides"], overrides)
-    requested = _flatten(_resolved(_compose(merged)))
-    refused = experiment_changes(_differences(_flatten(_resolved(_compose(record["overrides"]))), requested))
+    requested = flatten_config(_resolved(compose_train(merged)))
+    recorded = flatten_config(_resolved(compose_train(record["overrides"])))
+    refused = experiment_changes(config_differences(recorded, requested))
     if refused:
         raise ConfigError(_refusal(run_dir, refused))
     settled = OmegaConf.create(record["config"])
@@ -82,8 +83,8 @@ def settle_run_config(cfg, run_dir, overrides: list[str] | None):
 
 def config_changes(old_overrides: list[str], new_overrides: list[str]) -> dict:
     """{key: (old, new)} for every resolved config value that the two override lists compose differently."""
-    return _differences(_flatten(_resolved(_compose(list(old_overrides)))),
-                        _flatten(_resolved(_compose(list(new_overrides)))))
+    return config_differences(flatten_config(_resolved(compose_train(list(old_overrides)))),
+                              flatten_config(_resolved(compose_train(list(new_overrides)))))
 
 
 def experiment_changes(changes: dict) -> dict:
@@ -111,16 +112,16 @@ def merge_overrides(old: list[str], new: list[str]) -> list[str]:
     return list(merged.values())
 
 
-def _compose(overrides: list[str]):
-    """conf/train.yaml with `overrides`, inside a running Hydra app or standalone."""
+def compose_train(overrides: list[str], return_hydra_config: bool = False):
+    """conf/train.yaml with `overrides`, inside a running Hydra app or standalone (not validated)."""
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
     register_schemas()
     if GlobalHydra.instance().is_initialized():
-        return compose(config_name="train", overrides=overrides)
+        return compose(config_name="train", overrides=overrides, return_hydra_config=return_hydra_config)
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        return compose(config_name="train", overrides=overrides)
+        return compose(config_name="train", overrides=overrides, return_hydra_config=return_hydra_config)
 
 
 def _resolved(cfg) -> dict:
@@ -129,19 +130,19 @@ def _resolved(cfg) -> dict:
     return OmegaConf.to_container(cfg, resolve=True)
 
 
-def _flatten(tree: dict, prefix: str = "") -> dict:
+def flatten_config(tree: dict, prefix: str = "") -> dict:
     """{"a.b": leaf}; lists are leaves."""
     flat = {}
     for key, value in tree.items():
         name = f"{prefix}{key}"
         if isinstance(value, dict) and value:
-            flat.update(_flatten(value, name + "."))
+            flat.update(flatten_config(value, name + "."))
         else:
             flat[name] = value
     return flat
 
 
-def _differences(old: dict, new: dict) -> dict:
+def config_differences(old: dict, new: dict) -> dict:
     """{key: (old, new)} for every key whose value differs or exists on one side only."""
     return {key: (old.get(key, ABSENT), new.get(key, ABSENT)) for key in sorted(set(old) | set(new))
             if old.get(key, ABSENT) != new.get(key, ABSENT)}

@@ -114,7 +114,6 @@ def run_checkpoint(run_dir, which: str = "best") -> Path:
 
 def load_run_model(run_dir, which: str = "best"):
     """(model, tokenizer) of a training run: the LSG-BART class named in model/config.json with the checkpoint's weights."""
-    import torch
     from transformers import AutoTokenizer
 
     from lsgzoo.models import lsg_class_for
@@ -123,14 +122,21 @@ def load_run_model(run_dir, which: str = "best"):
     if not is_run_dir(run_dir):
         raise ValueError(f"{run_dir} is not a training run dir (needs {MODEL_CONFIG_DIR}/config.json and "
                          f"{CHECKPOINT_DIR}/)")
-    from lsgzoo.training.checkpoints import verify_checkpoint
-
-    checkpoint = torch.load(verify_checkpoint(run_checkpoint(run_dir, which)), map_location="cpu", weights_only=True)
-    state = {key.removeprefix("model."): value for key, value in checkpoint["state_dict"].items()
-             if key.startswith("model.")}
+    state = checkpoint_model_state(run_checkpoint(run_dir, which))
     model_class = lsg_class_for(run_dir / MODEL_CONFIG_DIR)
     model = model_class(model_class.config_class.from_pretrained(str(run_dir / MODEL_CONFIG_DIR)))
     model.load_state_dict(state, strict=True)
     model.eval()
     tokenizer = AutoTokenizer.from_pretrained(str(run_dir / TOKENIZER_DIR)) if (run_dir / TOKENIZER_DIR).is_dir() else None
     return model, tokenizer
+
+
+def checkpoint_model_state(path) -> dict:
+    """The model's state dict in a Lightning checkpoint (its `state_dict` without the "model." prefix), verified first."""
+    import torch
+
+    from lsgzoo.training.checkpoints import verify_checkpoint
+
+    checkpoint = torch.load(verify_checkpoint(path), map_location="cpu", weights_only=True)
+    return {key.removeprefix("model."): value for key, value in checkpoint["state_dict"].items()
+            if key.startswith("model.")}
