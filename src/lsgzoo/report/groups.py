@@ -104,7 +104,8 @@ def comparison_method_lines(families: dict, adjust: str) -> list[str]:
             f"comparison in the table ({family}); {SIGNIFICANT_MARK} marks adjusted p < {ALPHA}.",
             f"- `seeds for {POWER:.0%} power`: for a comparison that is not significant, seeds per group a "
             f"two-sided two-sample t-test at α = {ALPHA} (before adjustment) needs to detect the observed Δ with "
-            f"{POWER:.0%} power (effect size Δ / pooled std; {NO_RUN} when the std or Δ is 0)."]
+            f"{POWER:.0%} power (effect size Δ / pooled std; {NO_RUN} when the std or Δ is 0), and at least the "
+            "runs with which the test that ran can reach p < α at all (6 pairs for the paired permutation test)."]
 
 
 def method_lines(grouped: GroupedRuns) -> list[str]:

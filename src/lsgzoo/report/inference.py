@@ -186,10 +186,11 @@ def fisher_solved(solved: int, n: int, reference_solved: int, reference_n: int) 
                       statistic=float(result.statistic), p_value=float(result.pvalue))
 
 
-def seeds_for_power(values: list[float], reference: list[float], alpha: float = ALPHA,
-                    power: float = POWER) -> int | None:
+def seeds_for_power(values: list[float], reference: list[float], alpha: float = ALPHA, power: float = POWER,
+                    minimum: int = 2) -> int | None:
     """Seeds per group for a two-sided two-sample t-test at `alpha` to detect the observed difference of means
-    with `power` (statsmodels TTestIndPower; effect size = difference / pooled std). None when undefined: a side
+    with `power` (statsmodels TTestIndPower; effect size = difference / pooled std), at least `minimum` (the
+    fewest runs with which the test that ran can reach `alpha`: `min_runs_for`). None when undefined: a side
     with n < 2, a pooled std or a difference of 0."""
     from statsmodels.stats.power import TTestIndPower
 
@@ -202,11 +203,21 @@ def seeds_for_power(values: list[float], reference: list[float], alpha: float = 
     pooled = math.sqrt(squares / (n + m - 2))
     if pooled == 0 or delta == 0:
         return None
+    effect = abs(delta) / pooled
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        needed = TTestIndPower().solve_power(effect_size=abs(delta) / pooled, alpha=alpha, power=power)
-    needed = float(needed)
-    return max(2, math.ceil(needed)) if math.isfinite(needed) else None
+        needed = float(TTestIndPower().solve_power(effect_size=effect, alpha=alpha, power=power))
+    if not math.isfinite(needed):  # the solver fails below 2 runs per group for effects this large
+        return minimum if effect >= 1 else None
+    return max(minimum, math.ceil(needed))
+
+
+def min_runs_for(test: str, alpha: float = ALPHA) -> int:
+    """The fewest runs per group with which `test` can give p < alpha: 2 for Welch; for the exact paired
+    permutation test the n whose most extreme sign pattern has p = 2/2^n < alpha (6 at α = 0.05)."""
+    if test == PERMUTATION:
+        return math.floor(math.log2(2 / alpha)) + 1
+    return 2
 
 
 def check_adjustment(method: str) -> str:
@@ -233,10 +244,12 @@ def adjust_family(comparisons: list[Comparison], method: str = "holm") -> list[C
 
 
 def with_power(comparison: Comparison, values: list[float], reference: list[float]) -> Comparison:
-    """`comparison` with seeds_for_80_power set when it is tested and not significant (after adjustment)."""
-    if comparison.p_adjusted is None or comparison.significant or comparison.test == FISHER:
+    """`comparison` with seeds_for_80_power set when it is tested by a test over runs (Welch, permutation) and
+    not significant after adjustment."""
+    if comparison.p_adjusted is None or comparison.significant or comparison.test not in (WELCH, PERMUTATION):
         return comparison
-    return replace(comparison, seeds_for_80_power=seeds_for_power(values, reference))
+    return replace(comparison, seeds_for_80_power=seeds_for_power(values, reference,
+                                                                   minimum=min_runs_for(comparison.test)))
 
 
 def family_text(comparisons: list[Comparison], method: str) -> str:
