@@ -3,6 +3,8 @@
 import json
 from pathlib import Path
 
+import pytest
+
 from lsgzoo.report import collect_runs, make_report
 from lsgzoo.report.collect import FULL_ATTENTION, is_full_attention
 
@@ -54,11 +56,18 @@ def test_suite_matrix_has_a_full_row_tested_against_none(tmp_path):
     groups = {(g.task, g.configuration["sparsity_type"]): g for g in report.grouped.groups}
     assert len(groups) == 6 and all(group.metric.n == 3 for group in groups.values())
     full = groups["mqar", FULL_ATTENTION]
-    assert full.configuration["block_size"] == 256 and full.comparison.significant  # matched with none at block 8
-    assert groups["mqar", "pooling"].comparison.significant
+    assert full.configuration["block_size"] == 256  # matched with none at block 8
+    # same seeds pair: every one of the 3 differences is positive, 2 of the 2³ sign patterns are that extreme
+    assert full.comparison.test == "paired permutation" and full.comparison.n_pairs == 3
+    assert full.comparison.p_value == pytest.approx(0.25) and not full.comparison.significant
+    assert groups["mqar", "pooling"].comparison.p_value == pytest.approx(0.25)
+    assert full.comparison.seeds_for_80_power == 6  # a huge effect: the permutation test's floor of 6 pairs
+    low, high = full.metric.ci
+    assert 0.90 <= low < 0.9133 < high <= 0.93
     matrix = report.matrix_markdown
-    assert "| full | 256 | 0 | 1 | 0.9133 ± 0.03795 * | 0.9133 ± 0.03795 * |" in matrix and matrix.count(" * |") == 4
-    assert "| none | 8 | 8 | 4 | 0.12 ± 0.04968 | 0.12 ± 0.04968 |" in matrix
+    assert f"| full | 256 | 0 | 1 | 0.91 [{low:.2f}, {high:.2f}] | 0.91 [{low:.2f}, {high:.2f}] |" in matrix
+    assert " * |" not in matrix  # nothing survives Holm over 4 comparisons with 3 seeds
+    assert "| none | 8 | 8 | 4 | 0.12 [" in matrix
 
 
 def test_a_sparse_group_without_a_none_at_its_factor_is_matched_on_the_settings_none_uses(tmp_path):

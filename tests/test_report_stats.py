@@ -1,9 +1,10 @@
 """Seed statistics of `lsgzoo report`, checked against values computed by hand.
 
 Reference numbers (worked out without scipy; the arithmetic is in the comments):
-- A = [0.5, 0.6, 0.7]: mean 0.6, sample std 0.1, 95 % CI half-width t(0.975, 2)·0.1/√3 = 4.302653·0.0577350
-  = 0.248414 (t(0.975, 2) = 4.302653 from a t table).
-- Welch against a group of 3 with the same std 0.1: se = √(0.01/3 + 0.01/3) = 0.0816497, Welch–Satterthwaite
+- A = [0.5, 0.6, 0.7]: mean 0.6, sample std 0.1.
+- Paired by seed, three differences of one sign: the exact sign-flip permutation test sees 2³ = 8 sign patterns,
+  2 of them (all +, all −) as extreme as the data: p = 2/8 = 0.25.
+- Welch (the unpaired fallback) against a group of 3 with the same std 0.1: se = √(0.01/3 + 0.01/3) = 0.0816497, Welch–Satterthwaite
   df = (2·0.01/3)² / (2·(0.01/3)²/2) = 4. For 4 df the t CDF has a closed form,
   F(t) = 1/2 + (3/8)·(t/√(1 + t²/4))·(1 − t²/(12·(1 + t²/4))), and p = 2·(1 − F(|t|)):
     difference 0.2: t = 0.2/0.0816497 = √6 = 2.449490; 1 + t²/4 = 2.5; t/√2.5 = 1.549193;
@@ -22,13 +23,14 @@ from pathlib import Path
 import pytest
 
 from lsgzoo import cli
-from lsgzoo.report import collect_runs, export_best, make_report, summarize, welch_test
+from lsgzoo.report import collect_runs, export_best, make_report, summarize
+from lsgzoo.report.inference import welch
 from lsgzoo.report.plots import line_keys
 
 MONITOR = "val/answer_accuracy"
-HALFWIDTH_N3_STD01 = 0.248414
 P_DIFF_02 = 0.070484
 P_DIFF_04 = 0.008050
+P_THREE_PAIRS_ONE_SIGN = 0.25
 
 
 def write_summary_run(run_dir: Path, data: str, sparsity_type: str, seed: int, score, status="completed",
@@ -92,36 +94,43 @@ def test_summary_statistics_match_hand_values():
     summary = summarize([0.5, 0.6, 0.7])
     assert summary.n == 3 and summary.mean == pytest.approx(0.6)
     assert summary.std == pytest.approx(0.1)  # ddof=1; ddof=0 would give 0.081650
-    assert summary.halfwidth == pytest.approx(HALFWIDTH_N3_STD01, abs=1e-6)
-    assert summary.ci == pytest.approx((0.6 - HALFWIDTH_N3_STD01, 0.6 + HALFWIDTH_N3_STD01), abs=1e-6)
-    # n = 5, values 1..5: mean 3, std √2.5 = 1.581139, t(0.975, 4) = 2.776445 → 2.776445·1.581139/√5 = 1.963243
-    assert summarize([1, 2, 3, 4, 5]).halfwidth == pytest.approx(1.963243, abs=1e-6)
+    assert 0.5 <= summary.low < 0.6 < summary.high <= 0.7  # the bootstrap interval stays within [min, max]
     single = summarize([0.29])
-    assert (single.n, single.mean, single.std, single.halfwidth, single.ci) == (1, 0.29, None, None, None)
+    assert (single.n, single.mean, single.std, single.low, single.high, single.ci) == (1, 0.29, None, None, None,
+                                                                                     None)
     assert summarize([]).n == 0 and summarize([]).mean is None
 
 
 def test_welch_test_matches_hand_values():
     a = [0.5, 0.6, 0.7]
-    close = welch_test(a, [0.3, 0.4, 0.5])
-    assert close.delta == pytest.approx(0.2) and close.df == pytest.approx(4.0)
+    close = welch(a, [0.3, 0.4, 0.5])
+    assert close.delta == pytest.approx(0.2) and close.test == "Welch t"
     assert close.statistic == pytest.approx(math.sqrt(6)) and close.p_value == pytest.approx(P_DIFF_02, abs=1e-6)
-    assert not close.significant
-    far = welch_test(a, [0.1, 0.2, 0.3])
-    assert far.p_value == pytest.approx(P_DIFF_04, abs=1e-6) and far.significant
-    # unequal variances: s² 0.01 (n 3) and 0.08 (n 2) → df = (0.01/3 + 0.04)² / ((0.01/3)²/2 + 0.04²/1)
-    # = 0.00187778 / 0.00160556 = 1.169550 (Student's pooled test would use 3)
-    assert welch_test(a, [0.0, 0.4]).df == pytest.approx(1.169550, abs=1e-5)
+    far = welch(a, [0.1, 0.2, 0.3])
+    assert far.p_value == pytest.approx(P_DIFF_04, abs=1e-6)
+    assert not far.significant  # significance is judged on the adjusted p, set per table
 
 
 def test_welch_test_says_why_there_is_no_p_value():
-    assert welch_test([0.9], [0.1, 0.2]).note == "n=1, no test" and welch_test([0.9], [0.1, 0.2]).p_value is None
-    assert welch_test([1.0, 1.0], [1.0, 1.0, 1.0]).note == "identical"
-    no_variance = welch_test([1.0, 1.0], [0.25, 0.25])
+    assert welch([0.9], [0.1, 0.2]).note == "n=1, no test" and welch([0.9], [0.1, 0.2]).p_value is None
+    assert welch([1.0, 1.0], [1.0, 1.0, 1.0]).note == "identical"
+    no_variance = welch([1.0, 1.0], [0.25, 0.25])
     assert no_variance.note == "no variance" and no_variance.p_value is None and not no_variance.significant
-    assert welch_test([], [0.1, 0.2]).note == "no scored run"
-    one_constant = welch_test([1.0, 1.0, 1.0], [0.3, 0.5])  # defined: rests on the second group's variance
-    assert one_constant.p_value is not None and one_constant.df == pytest.approx(1.0)
+    one_constant = welch([1.0, 1.0, 1.0], [0.3, 0.5])  # defined: rests on the second group's variance
+    from scipy import stats
+    with pytest.warns(RuntimeWarning):  # scipy's "nearly identical data" warning, which `welch` silences
+        expected = stats.ttest_ind([1.0, 1.0, 1.0], [0.3, 0.5], equal_var=False).pvalue
+    assert one_constant.p_value == pytest.approx(expected)
+
+
+def bootstrap(values) -> tuple[float, float]:
+    """The report's interval, from scipy directly: percentile bootstrap of the mean, 9,999 resamples, seed 0."""
+    import numpy as np
+    from scipy import stats
+
+    result = stats.bootstrap((values,), np.mean, n_resamples=9999, method="percentile",
+                             rng=np.random.default_rng(0))
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
 def test_groups_pool_seeds_and_leave_failed_runs_out(one_task, tmp_path):
@@ -132,11 +141,16 @@ def test_groups_pool_seeds_and_leave_failed_runs_out(one_task, tmp_path):
                                                                                 "stride"]  # best mean first
     norm = groups["norm"]
     assert (norm.metric.n, norm.n_failed) == (3, 1) and norm.metric.mean == pytest.approx(0.4)
-    assert norm.metric.halfwidth == pytest.approx(HALFWIDTH_N3_STD01, abs=1e-6)
-    assert norm.comparison.p_value == pytest.approx(P_DIFF_02, abs=1e-6) and not norm.comparison.significant
-    assert groups["pooling"].comparison.p_value == pytest.approx(P_DIFF_04, abs=1e-6)
+    assert norm.metric.ci == pytest.approx(bootstrap([0.3, 0.4, 0.5]))
+    # seeds 0-2 on both sides pair; the failed seed 3 of norm has no score and no partner
+    assert norm.comparison.test == "paired permutation" and norm.comparison.n_pairs == 3
+    assert norm.comparison.p_value == pytest.approx(P_THREE_PAIRS_ONE_SIGN) and not norm.comparison.significant
+    assert groups["pooling"].comparison.p_value == pytest.approx(P_THREE_PAIRS_ONE_SIGN)
+    # Holm over the 2 tested comparisons: 2 · 0.25 = 0.5 for the smaller, max(0.5, 0.25) for the other
+    assert norm.comparison.p_adjusted == groups["pooling"].comparison.p_adjusted == pytest.approx(0.5)
+    assert report.grouped.families == {"score": "Holm over 2 comparisons"}
     assert groups["pooling"].costs["tokens/s"].mean == pytest.approx(1100.0)
-    assert groups["pooling"].costs["tokens/s"].halfwidth == pytest.approx(1000 * HALFWIDTH_N3_STD01, abs=1e-3)
+    assert groups["pooling"].costs["tokens/s"].ci == pytest.approx(bootstrap([1000.0, 1100.0, 1200.0]))
     assert groups["lsh"].metric.n == 1 and groups["lsh"].comparison.note == "n=1, no test"
     assert groups["stride"].metric.n == 0 and groups["stride"].n_failed == 2
     assert groups["none"].comparison.note == "baseline"
@@ -145,51 +159,63 @@ def test_groups_pool_seeds_and_leave_failed_runs_out(one_task, tmp_path):
 def test_groups_markdown_and_csv_state_the_numbers_and_the_method(one_task, tmp_path):
     report = make_report(one_task, tmp_path / "report", baseline="sparsity_type=none")
     markdown = (tmp_path / "report" / "groups.md").read_text()
-    assert "Welch's t-test" in markdown and "95% confidence interval" in markdown and "Student's t" in markdown
-    header = "| sparsity_type | n | failed | val/answer_accuracy | std | Δ | p (Welch) | tokens/s | eval tokens/s | peak MB |"
+    assert "bootstrap percentile interval" in markdown and "Holm over 2 comparisons" in markdown
+    assert "paired test" in markdown and "Welch's t-test" in markdown
+    header = ("| sparsity_type | n | failed | val/answer_accuracy [95% CI] | std | Δ | test | p | p adj | "
+              "seeds for 80% power | tokens/s | eval tokens/s | peak MB |")
     assert header in markdown
-    assert "| pooling | 3 | 0 | 0.6 ± 0.2484 | 0.1 | +0.4 | 0.00805 * | 1100 ± 248.4 | 500 ± 0 |" in markdown
-    assert "| norm | 3 | 1 | 0.4 ± 0.2484 | 0.1 | +0.2 | 0.0705 | 1000 ± 0 | 500 ± 0 |" in markdown
-    assert "| lsh | 1 | 0 | 0.9 (n=1, no CI) |  | +0.7 | n=1, no test | 900 | 500 |" in markdown
+    low, high = bootstrap([0.5, 0.6, 0.7])
+    fast_low, fast_high = bootstrap([1000.0, 1100.0, 1200.0])
+    assert (f"| pooling | 3 | 0 | 0.60 [{low:.2f}, {high:.2f}] | 0.100 | +0.40 | paired permutation (3 pairs) | "
+            f"0.25 | 0.5 | 6 | 1100 [{fast_low:.0f}, {fast_high:.0f}] |  | 500 [500, 500] |") in markdown
+    assert "| lsh | 1 | 0 | 0.90 (n=1, no CI) |  | +0.70 |  |  | n=1, no test |  | 900 |  | 500 |" in markdown
     assert "| stride | 0 | 2 | no scored run |" in markdown and "nan" not in markdown
     assert report.groups_markdown == markdown and report.matrix_markdown is None
     with open(tmp_path / "report" / "groups.csv") as handle:
         rows = {row["sparsity_type"]: row for row in csv.DictReader(handle)}
-    assert float(rows["pooling"]["ci95_halfwidth"]) == pytest.approx(HALFWIDTH_N3_STD01, abs=1e-6)
-    assert float(rows["pooling"]["p_value"]) == pytest.approx(P_DIFF_04, abs=1e-6)
-    assert rows["pooling"]["significant"] == "True" and rows["norm"]["significant"] == "False"
-    assert rows["lsh"]["ci95_halfwidth"] == "" and rows["lsh"]["note"] == "n=1, no test"
+    assert (float(rows["pooling"]["interval_low"]), float(rows["pooling"]["interval_high"])) == pytest.approx(
+        (low, high))
+    assert float(rows["pooling"]["p"]) == pytest.approx(0.25) and float(rows["pooling"]["p_adjusted"]) == 0.5
+    assert rows["pooling"]["test"] == "paired permutation" and rows["pooling"]["n_pairs"] == "3"
+    assert rows["pooling"]["significant"] == "False" and rows["pooling"]["seeds_for_80_power"] == "6"
+    assert rows["lsh"]["interval_low"] == "" and rows["lsh"]["note"] == "n=1, no test"
     assert rows["norm"]["failed"] == "1" and rows["norm"]["runs"] == "3 4 5 6"
     assert not (tmp_path / "report" / "matrix.md").exists()  # one task: no matrix
     saved = json.loads((tmp_path / "report" / "report.json").read_text())
     assert saved["baseline"] == "sparsity_type=none" and len(saved["groups"]) == 5
+    pooling = next(group for group in saved["groups"] if group["configuration"]["sparsity_type"] == "pooling")
+    assert pooling["comparison"]["p_adjusted"] == 0.5 and pooling["interval_low"] == pytest.approx(low)
+    assert saved["adjustment"] == "holm" and saved["families"] == {"score": "Holm over 2 comparisons"}
 
 
 def test_without_baseline_there_is_no_test_column(one_task, tmp_path):
     report = make_report(one_task, tmp_path / "report")
-    assert "p (Welch)" not in report.groups_markdown and "Welch" not in report.groups_markdown
+    assert "p adj" not in report.groups_markdown and "Welch" not in report.groups_markdown
     assert all(group.comparison is None for group in report.grouped.groups)
 
 
-def test_two_tasks_give_a_matrix_with_ci_cells(two_tasks, tmp_path):
+def test_two_tasks_give_a_matrix_with_interval_cells(two_tasks, tmp_path):
     report = make_report(two_tasks, tmp_path / "report", baseline="sparsity_type=none")
     assert report.grouped.tasks == ["aclsum", "synthetic"]
     aclsum = by_selector(report, "aclsum")
-    assert aclsum["pooling"].comparison.note == "identical" and aclsum["norm"].comparison.note == "no variance"
+    # constant groups pair by seed: equal differences 0 give p = 1; equal differences 0.05 (2 pairs) p = 2/4
+    assert aclsum["pooling"].comparison.p_value == 1.0 and aclsum["norm"].comparison.p_value == pytest.approx(0.5)
     matrix = (tmp_path / "report" / "matrix.md").read_text()
     assert "| sparsity_type | aclsum | synthetic |" in matrix
-    assert "| pooling | 0.2 ± 0 | 0.6 ± 0.2484 * |" in matrix
-    assert "| norm | 0.25 ± 0 | 0.4 ± 0.2484 |" in matrix
-    assert "| lsh | — | 0.9 (n=1) |" in matrix and "| stride | — | — |" in matrix
+    low, high = bootstrap([0.5, 0.6, 0.7])
+    assert f"| pooling | 0.20 [0.20, 0.20] | 0.60 [{low:.2f}, {high:.2f}] |" in matrix  # all equal: [v, v]
+    assert "| lsh | — | 0.90 (n=1) |" in matrix and "| stride | — | — |" in matrix
+    assert " * " not in matrix and "Holm over 4 comparisons" in matrix
     with open(tmp_path / "report" / "matrix.csv") as handle:
         rows = {row["sparsity_type"]: row for row in csv.DictReader(handle)}
-    assert float(rows["pooling"]["synthetic ci95_halfwidth"]) == pytest.approx(HALFWIDTH_N3_STD01, abs=1e-6)
-    assert float(rows["pooling"]["synthetic p_value"]) == pytest.approx(P_DIFF_04, abs=1e-6)
+    assert float(rows["pooling"]["synthetic interval_high"]) == pytest.approx(high)
+    assert float(rows["pooling"]["synthetic p"]) == pytest.approx(0.25)
+    assert rows["pooling"]["synthetic test"] == "paired permutation"
     assert rows["lsh"]["aclsum mean"] == "" and rows["norm"]["synthetic failed"] == "1"
     assert (tmp_path / "report" / "matrix.png").read_bytes().startswith(b"\x89PNG")
     markdown = report.groups_markdown
-    assert "| aclsum | norm | 2 | 0 | 0.25 ± 0 | 0 | +0.05 | no variance |" in markdown
-    assert "| aclsum | pooling | 2 | 0 | 0.2 ± 0 | 0 | +0 | identical |" in markdown
+    assert "| aclsum | norm | 2 | 0 | 0.25 [0.25, 0.25] | 0.000 | +0.050 | paired permutation (2 pairs) | 0.5 |" in markdown
+    assert "| aclsum | pooling | 2 | 0 | 0.20 [0.20, 0.20] | 0.000 | +0.000 | paired permutation (2 pairs) | 1 |" in markdown
 
 
 def test_baseline_errors_name_the_flag_and_the_choices(one_task, tmp_path):
@@ -207,7 +233,7 @@ def test_baseline_errors_name_the_flag_and_the_choices(one_task, tmp_path):
 def test_cli_prints_the_groups_and_rejects_a_bad_baseline(one_task, tmp_path, capsys):
     code = cli.main(["report", str(one_task), "--out", str(tmp_path / "r"), "--baseline", "sparsity_type=none"])
     printed = capsys.readouterr().out
-    assert code == 0 and "| pooling | 3 | 0 | 0.6 ± 0.2484 |" in printed and "| rank | run |" not in printed
+    assert code == 0 and "| pooling | 3 | 0 | 0.60 [" in printed and "| rank | run |" not in printed
     assert "Failed runs:" in printed and "RuntimeError: out of memory" in printed
     result = subprocess.run([sys.executable, "-m", "lsgzoo", "report", str(one_task), "--out", str(tmp_path / "r2"),
                              "--baseline", "block_size=8"], capture_output=True, text=True)
@@ -241,8 +267,8 @@ def test_a_killed_run_joins_its_group_through_its_hydra_config(tmp_path):
     (group,) = report.grouped.groups  # same task (data.name) and settings: one group of three runs
     assert (group.task, group.metric.n, group.n_failed) == ("synthetic", 2, 1)
     assert group.metric.mean == pytest.approx(0.6)
-    # two values 0.5, 0.7: std √0.02 = 0.141421, t(0.975, 1) = 12.706205 → 12.706205·0.141421/√2 = 1.270620
-    assert group.metric.halfwidth == pytest.approx(1.270620, abs=1e-5)
+    # two values: the resampled means are 0.5, 0.6 or 0.7, so the 95 % percentile interval is [0.5, 0.7]
+    assert group.metric.ci == pytest.approx((0.5, 0.7))
 
 
 def test_no_scored_run_gives_a_group_table_without_numbers(tmp_path):
@@ -288,19 +314,21 @@ def test_tasks_monitoring_different_metrics_are_scored_each_by_its_own(tmp_path)
     lp, maj = by_selector(report, "linked_pairs"), by_selector(report, "majority")
     assert lp["pooling"].metric.mean == pytest.approx(0.6) and lp["none"].metric.mean == pytest.approx(0.15)
     assert maj["none"].metric.mean == pytest.approx(0.85) and maj["pooling"].metric.mean == pytest.approx(0.625)
-    # Welch within each task: (0.5, 0.7) vs (0.1, 0.2); (0.6, 0.65) vs (0.8, 0.9)
+    # paired by seed within each task: (0.5, 0.7) vs (0.1, 0.2); (0.6, 0.65) vs (0.8, 0.9)
+    import numpy as np
     from scipy import stats
     for group, values, base in ((lp["pooling"], [0.5, 0.7], [0.1, 0.2]), (maj["pooling"], [0.6, 0.65], [0.8, 0.9])):
-        expected = stats.ttest_ind(values, base, equal_var=False).pvalue
-        assert group.comparison.p_value == pytest.approx(expected)
+        expected = stats.permutation_test((values, base), lambda x, y, axis: x.mean(axis) - y.mean(axis),
+                                          permutation_type="samples", vectorized=True,
+                                          rng=np.random.default_rng(0)).pvalue
+        assert group.comparison.p_value == pytest.approx(expected) == 0.5  # 2 of the 2² sign patterns
     assert lp["none"].comparison.note == maj["none"].comparison.note == "baseline"
 
     matrix = (out / "matrix.md").read_text()
     assert "metric per task: linked_pairs → val/answer_accuracy, majority → val/accuracy" in matrix
     assert "| sparsity_type | linked_pairs | majority |" in matrix
     rows = [line for line in matrix.splitlines() if line.startswith(("| none |", "| pooling |"))]
-    assert len(rows) == 2 and rows[0].startswith("| pooling | 0.6 ± ") and " | 0.625 ± " in rows[0]
-    assert rows[1].startswith("| none | 0.15 ± ") and " | 0.85 ± " in rows[1]
+    assert rows == ["| pooling | 0.60 [0.50, 0.70] | 0.62 [0.60, 0.65] |", "| none | 0.15 [0.10, 0.20] | 0.85 [0.80, 0.90] |"]
     with open(out / "matrix.csv") as handle:
         cells = {row["sparsity_type"]: row for row in csv.DictReader(handle)}
     assert cells["pooling"]["majority metric"] == "val/accuracy"

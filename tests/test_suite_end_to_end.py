@@ -40,15 +40,16 @@ def test_suite_multirun_and_its_matrix_with_significance(tmp_path):
                              "sparsity_type=none", "--metric", "val/loss", "--mode", "min"],
                             capture_output=True, text=True, env=env, timeout=300)
     assert report.returncode == 0, report.stderr[-3000:]
-    assert "against `sparsity_type=none` of the same task (Welch's t-test)" in report.stdout
+    assert "adjusted p < 0.05 against `sparsity_type=none` of the same task (Holm over" in report.stdout
     assert "| sparsity_type | block_size | sparse_block_size | sparsity_factor | linked_pairs | mqar |" in report.stdout
     matrix_lines = [line for line in report.stdout.splitlines() if line.startswith(("| full | 256 |", "| none | 8 |"))]
-    assert len(matrix_lines) == 2 and all(line.count("±") == 2 for line in matrix_lines)  # the matrix rows
+    assert len(matrix_lines) == 2 and all(line.count(" [") == 2 for line in matrix_lines)  # the matrix rows
     out = sweep_dir / "report"
     with open(out / "matrix.csv") as handle:
         rows = {row["sparsity_type"]: row for row in csv.DictReader(handle)}
     assert set(rows) == {"none", "full"} and rows["full"]["block_size"] == "256"
-    assert all(row[f"{task} n"] == "2" and row[f"{task} ci95_halfwidth"] for row in rows.values()
+    assert all(row[f"{task} n"] == "2" and row[f"{task} interval_low"] for row in rows.values()
                for task in ("linked_pairs", "mqar"))
-    assert all(float(rows["full"][f"{task} p_value"]) >= 0 for task in ("linked_pairs", "mqar"))  # full vs none
+    assert all(float(rows["full"][f"{task} p_adjusted"]) >= float(rows["full"][f"{task} p"]) >= 0
+               for task in ("linked_pairs", "mqar"))  # full vs none
     assert (out / "matrix.png").stat().st_size > 1000

@@ -169,9 +169,9 @@ else:
     ("md", """## 4. The task suite: task × configuration
 
 A study's report folder (what `lsgzoo report` wrote, committed without checkpoints), read as it is:
-`groups.csv` holds one row per task and configuration with the mean and the 95 % CI half-width over seeds,
-and `significant` when `--baseline` found the difference to the baseline significant (Welch's t-test,
-p < 0.05, marked *). One panel per task; `full` is the ceiling and `none` the floor (README, Task suite)."""),
+`groups.csv` holds one row per task and configuration with the mean and its 95 % bootstrap interval over seeds
+(`interval_low`, `interval_high`; reports written before the bootstrap intervals have `ci95_halfwidth`), and
+`significant` when `--baseline` found the difference to the baseline significant after adjustment (marked *). One panel per task; `full` is the ceiling and `none` the floor (README, Task suite)."""),
     ("code", """import csv
 
 
@@ -189,6 +189,17 @@ def number(text: str) -> float:
     return float(text) if text else float("nan")
 
 
+def interval_errors(row: dict) -> tuple[float, float]:
+    \"\"\"(below, above) the mean: from interval_low/high, or the older reports' symmetric ci95_halfwidth.\"\"\"
+    if "interval_low" not in row:
+        half = number(row["ci95_halfwidth"]) if row["ci95_halfwidth"] else 0.0
+        return half, half
+    if not row["interval_low"]:
+        return 0.0, 0.0
+    mean = number(row["mean"])
+    return mean - number(row["interval_low"]), number(row["interval_high"]) - mean
+
+
 def draw_matrix(report_dir: Path) -> None:
     \"\"\"One bar chart per task: every configuration's mean with its CI, * where it beats or trails the baseline.\"\"\"
     metric, keys, rows = read_groups(report_dir)
@@ -199,13 +210,13 @@ def draw_matrix(report_dir: Path) -> None:
         cells = [row for row in rows if row["task"] == task]
         labels = [" · ".join(row[key] for key in keys) or "all runs" for row in cells]
         means = [number(row["mean"]) for row in cells]
-        errors = [0.0 if not row["ci95_halfwidth"] else number(row["ci95_halfwidth"]) for row in cells]
-        ax.barh(labels, means, xerr=errors, color="tab:blue", capsize=3)
+        errors = [interval_errors(row) for row in cells]
+        ax.barh(labels, means, xerr=list(zip(*errors)) if errors else None, color="tab:blue", capsize=3)
         for y, row in enumerate(cells):
             if row["significant"] == "True":
-                ax.annotate("*", (means[y] + errors[y], y), xytext=(4, -4), textcoords="offset points")
+                ax.annotate("*", (means[y] + errors[y][1], y), xytext=(4, -4), textcoords="offset points")
         ax.set_title(task)
-        ax.set_xlabel(f"{metric} (mean ± 95 % CI)")
+        ax.set_xlabel(f"{metric} (mean, 95 % interval)")
         ax.invert_yaxis()
         ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()

@@ -21,6 +21,7 @@ examples:
   lsgzoo export outputs/2026-01-01/12-00-00 hub/my-run        # a training run dir
   lsgzoo report multirun/2026-01-01/12-00-00 --export-best hub/best
   lsgzoo report multirun/2026-01-01/12-00-00 --baseline sparsity_type=none   # seed groups vs a baseline
+  lsgzoo report multirun/2026-01-01/12-00-00 --solved-at 0.9 --compare sparsity_factor=2,8
 """
 
 
@@ -84,9 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
         "report", help="gather a sweep into seed groups with statistics, a ranked table, plots and its best run",
         description="Collect the runs of a Hydra multirun (each run dir's summary.json; runs without one count "
                     "as failed), write a table ranked by the metric (sweep.md, sweep.csv, failed runs last), "
-                    "the runs that differ only in seed grouped with n, mean, std and 95% CI (groups.md, "
-                    "groups.csv; with several tasks also a task x configuration matrix: matrix.md, matrix.csv, "
-                    "matrix.png), PNG plots (metric vs block_size and vs sparsity_factor per selector with CI "
+                    "the runs that differ only in seed grouped with n, mean, std and a 95% bootstrap interval "
+                    "(groups.md, groups.csv; with several tasks also a task x configuration matrix: matrix.md, "
+                    "matrix.csv, matrix.png, and the ranking across tasks with cd_diagram.png), comparisons "
+                    "with adjusted p-values (--baseline, --compare, --all-pairs: compare.md, compare.csv), PNG plots (metric vs block_size and vs sparsity_factor per selector with CI "
                     "error bars, metric vs throughput/time/memory per run) and report.json; print the groups "
                     "and the best run.")
     report.add_argument("multirun_dir", type=Path, metavar="MULTIRUN_DIR",
@@ -97,7 +99,19 @@ def build_parser() -> argparse.ArgumentParser:
                         help="whether higher or lower is better (default: the runs' monitor_mode)")
     report.add_argument("--baseline", metavar="KEY=VALUE",
                         help="compare every group with this one (e.g. sparsity_type=none) in its task at the same "
-                             "other settings, by Welch's t-test; p < 0.05 is marked")
+                             "other settings (paired test where the seeds pair, else Welch's t-test); adjusted "
+                             "p < 0.05 is marked")
+    report.add_argument("--solved-at", type=float, metavar="T",
+                        help="count the runs scoring at least T (at most T for --mode min) per group, with exact "
+                             "intervals, compared with the baseline by Fisher's exact test")
+    report.add_argument("--adjust", choices=("holm", "bh", "none"), default="holm",
+                        help="multiple-comparison adjustment of every table's p-values (default holm)")
+    report.add_argument("--compare", action="append", default=[], metavar="KEY=A,B",
+                        help="compare KEY=A against KEY=B at every other setting, plus a pooled row per task "
+                             "(e.g. sparsity_factor=2,8); repeatable")
+    report.add_argument("--all-pairs", action="append", default=[], metavar="KEY",
+                        help="compare every pair of KEY's values at each other setting (e.g. sparsity_type); "
+                             "repeatable")
     report.add_argument("--out", type=Path, help="report folder (default: MULTIRUN_DIR/report)")
     report.add_argument("--export-best", type=Path, metavar="OUT",
                         help="also export the best run's checkpoint to a Hub folder, sweep table in its card")
@@ -137,7 +151,9 @@ def run_report(args) -> int:
 
     if args.export_best is not None and args.export_best.exists() and not args.overwrite:
         raise FileExistsError(f"--export-best {args.export_best} exists; choose a new folder or pass --overwrite")
-    report = make_report(args.multirun_dir, args.out, metric=args.metric, mode=args.mode, baseline=args.baseline)
+    report = make_report(args.multirun_dir, args.out, metric=args.metric, mode=args.mode, baseline=args.baseline,
+                         solved_at=args.solved_at, adjust=args.adjust, compare=args.compare,
+                         all_pairs_of=args.all_pairs)
     print(report.printed())
     print(f"wrote {', '.join(path.name for path in report.files.values())} to {report.out}")
     print(report.best_line())

@@ -43,6 +43,7 @@ class RunRecord:
     longest_input: the longest encoder input in tokens (summary's length statistics, capped at the Hydra
         config's `data.max_source_length`), None when unknown.
     max_source_length: the Hydra config's `data.max_source_length` (the inputs' cap), None when unknown.
+    source_checkpoint: the checkpoint an eval run evaluated (summary's `source_checkpoint`), None for training.
     """
 
     run_dir: Path
@@ -67,6 +68,7 @@ class RunRecord:
     best_checkpoint: str | None = None
     longest_input: int | None = None
     max_source_length: int | None = None
+    source_checkpoint: str | None = None
 
     @property
     def failed(self) -> bool:
@@ -217,7 +219,8 @@ def apply_summary(record: RunRecord, summary: dict) -> None:
         record.params = parse_overrides(record.overrides)
     record.metrics = {key: value for key, value in (summary.get("metrics") or {}).items() if _is_number(value)}
     for key in ("monitor", "monitor_mode", "best_score", "seed", "data", "num_parameters", "train_tokens_per_s",
-                "eval_tokens_per_s", "peak_memory_mb", "train_time_s", "global_step", "best_checkpoint"):
+                "eval_tokens_per_s", "peak_memory_mb", "train_time_s", "global_step", "best_checkpoint",
+                "source_checkpoint"):
         if summary.get(key) is not None:
             setattr(record, key, summary[key])
     record.longest_input = longest_source(summary.get("length_statistics"))

@@ -15,9 +15,9 @@ from itertools import cycle
 from pathlib import Path
 
 from lsgzoo.report.collect import FULL_ATTENTION, PER_TASK_METRIC, RunRecord, is_full_attention
-from lsgzoo.report.groups import NO_RUN, SIGNIFICANT_MARK, matrix_rows, summary_text
+from lsgzoo.report.groups import NO_RUN, SIGNIFICANT_MARK, estimate_text, matrix_rows
 from lsgzoo.report.ranking import task_metrics
-from lsgzoo.report.stats import CONFIDENCE, GroupedRuns, RunGroup, configuration_keys, summarize, task_name
+from lsgzoo.report.stats import CONFIDENCE, GroupedRuns, RunGroup, configuration_keys, scores_of, summarize, task_name
 
 COST_AXES = (("train_tokens_per_s", "training throughput (tokens/s)"), ("train_time_s", "training time (s)"),
              ("peak_memory_mb", "peak memory (MB)"))
@@ -138,7 +138,7 @@ def plot_metric_vs(records: list[RunRecord], key: str, metric: str, path) -> Pat
         if panel.reference:
             _draw_reference(ax, panel.reference, colors.get(FULL_ATTENTION, "black"))
         ax.set_xlabel(key)
-        ax.set_ylabel(f"{panel.label} (mean ± {CONFIDENCE:.0%} CI over seeds)")
+        ax.set_ylabel(f"{panel.label} (mean, {CONFIDENCE:.0%} bootstrap CI over seeds)")
         ax.set_title(f"{panel.label} vs {key}" if panel.task is None else f"{panel.task}: {panel.label}")
         ax.grid(alpha=0.3)
     axes[0][-1].legend(title="sparsity_type" + (", " + ", ".join(keys) if keys else ""), fontsize=8,
@@ -153,8 +153,8 @@ def _draw_reference(ax, scores: list[float], color) -> None:
     summary = summarize(scores)
     ax.axhline(summary.mean, color=color, linestyle="--", linewidth=1.2,
                label=f"{FULL_ATTENTION} (exact attention, n={summary.n})")
-    if summary.halfwidth:
-        ax.axhspan(summary.mean - summary.halfwidth, summary.mean + summary.halfwidth, color=color, alpha=0.12)
+    if summary.ci:
+        ax.axhspan(*summary.ci, color=color, alpha=0.12)
 
 
 def _draw_metric_lines(ax, points: dict, selectors: dict, colors: dict) -> None:
@@ -168,7 +168,8 @@ def _draw_metric_lines(ax, points: dict, selectors: dict, colors: dict) -> None:
         shift = (index - (len(points) - 1) / 2) * step
         summaries = [summarize(points[name][x]) for x in xs]
         color = colors[selectors[name]]
-        ax.errorbar([x + shift for x in xs], [s.mean for s in summaries], yerr=[s.halfwidth or 0.0 for s in summaries],
+        errors = [[s.mean - s.low if s.ci else 0.0 for s in summaries], [s.high - s.mean if s.ci else 0.0 for s in summaries]]
+        ax.errorbar([x + shift for x in xs], [s.mean for s in summaries], yerr=errors,
                     marker="o", capsize=3, color=color, linestyle=next(styles[selectors[name]]), label=name)
         for x in xs:
             if len(points[name][x]) > 1:
@@ -227,40 +228,64 @@ def _save(fig, plt, path) -> Path:
 
 
 def plot_matrix(grouped: GroupedRuns, path) -> Path | None:
-    """Heatmap of the task × configuration matrix, each cell annotated "mean ± CI half-width", n, and the
-    significance mark. Colour ranks the cells within each task (brighter = better), as tasks' scales differ.
+    """Heatmap of the task × configuration matrix coloured by value on each task's scale (`value_scale`), each
+    cell annotated "mean [interval]", n and the significance mark (adjusted p), with the runs' scores as dots on
+    the cell's own copy of the scale (a strip: left = the scale's low end, right = its high end).
     """
     rows = matrix_rows(grouped)
     if not rows or grouped.metric is None:
         return None
     plt = _pyplot()
     labels = [", ".join(f"{k}={v}" for k, v in zip(grouped.keys, values)) or "all runs" for values, _ in rows]
-    shades = [[_shade(cells.get(task), [c.get(task) for _, c in rows], grouped.mode) for task in grouped.tasks]
-              for _, cells in rows]
-    fig, ax = plt.subplots(figsize=(2.0 + 2.4 * len(grouped.tasks) + 0.06 * max(map(len, labels)),
-                                    1.6 + 0.55 * len(rows)))
-    ax.imshow(shades, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
+    scales = {task: value_scale(grouped, task) for task in grouped.tasks}
+    shades = [[_shade(cells.get(task), scales[task], grouped.mode) for task in grouped.tasks] for _, cells in rows]
+    fig, ax = plt.subplots(figsize=(2.0 + 2.6 * len(grouped.tasks) + 0.06 * max(map(len, labels)),
+                                    1.8 + 0.7 * len(rows)))
+    image = ax.imshow(shades, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
     for i, (_, cells) in enumerate(rows):
         for j, task in enumerate(grouped.tasks):
-            shade = shades[i][j]
-            ax.text(j, i, heatmap_text(cells.get(task)), ha="center", va="center", fontsize=8,
-                    color="white" if not math.isnan(shade) and shade <= 0.6 else "black")
-    columns = ([f"{task}\n({grouped.metric_of(task)})" for task in grouped.tasks] if grouped.per_task
-               else grouped.tasks)
-    ax.set_xticks(range(len(grouped.tasks)), columns)
+            shade, group = shades[i][j], cells.get(task)
+            color = "white" if not math.isnan(shade) and shade <= 0.6 else "black"
+            ax.text(j, i - 0.12, heatmap_text(group), ha="center", va="center", fontsize=7, color=color)
+            if group is not None:
+                _draw_strip(ax, j, i, scores_of(group.runs, grouped.metric_of(task)), scales[task], color)
+    columns = [f"{task}\n({grouped.metric_of(task) if grouped.per_task else 'scale'} "
+               f"{scales[task][0]:g}–{scales[task][1]:g})" for task in grouped.tasks]
+    ax.set_xticks(range(len(grouped.tasks)), columns, fontsize=8)
     ax.set_yticks(range(len(rows)), labels, fontsize=8)
-    mark = "; * p < 0.05 vs baseline (Welch)" if grouped.baseline else ""
+    mark = f"; {SIGNIFICANT_MARK} adjusted p < 0.05 vs baseline" if grouped.baseline else ""
     title = "each task's monitored metric (under its name)" if grouped.per_task else grouped.metric
-    ax.set_title(f"{title}: mean ± {CONFIDENCE:.0%} CI over seeds{mark}\n"
-                 "colour: rank within each task, brighter = better", fontsize=9)
+    ax.set_title(f"{title}: mean [{CONFIDENCE:.0%} bootstrap CI], dots = runs{mark}\n"
+                 "colour: value on the task's scale (0 to 1 for a metric within [0, 1])", fontsize=9)
+    fig.colorbar(image, ax=ax, fraction=0.03, label="position on the task's scale"
+                 + (" (low = better)" if grouped.mode == "min" else ""))
     return _save(fig, plt, path)
 
 
+def value_scale(grouped: GroupedRuns, task: str) -> tuple[float, float]:
+    """The colour scale of a task: [0, 1] when every score of the task lies there (accuracies, rates), else
+    [min, max] of its scores. The summaries record no chance level, so the scale starts at 0, not at chance."""
+    scores = [score for group in grouped.groups if group.task == task
+              for score in scores_of(group.runs, grouped.metric_of(task))]
+    if not scores or (min(scores) >= 0.0 and max(scores) <= 1.0):
+        return 0.0, 1.0
+    return min(scores), max(scores)
+
+
+def _draw_strip(ax, column: int, row: int, scores: list[float], scale: tuple[float, float], color) -> None:
+    """The runs' scores as dots along the lower part of cell (row, column), placed on the task's scale."""
+    low, high = scale
+    span = high - low or 1.0
+    xs = [column - 0.4 + 0.8 * (score - low) / span for score in scores]
+    ax.plot([column - 0.4, column + 0.4], [row + 0.3] * 2, color=color, linewidth=0.5, alpha=0.6)
+    ax.scatter(xs, [row + 0.3] * len(xs), s=10, color=color, edgecolors="none", alpha=0.8, zorder=3)
+
+
 def heatmap_text(group: RunGroup | None) -> str:
-    """A heatmap cell: "mean ± half-width [*]" over "n=3[, 1 failed]" ("n=1, no CI" for a single run)."""
+    """A heatmap cell: "mean [low, high] [*]" over "n=3[, 1 failed]" ("n=1, no CI" for a single run)."""
     if group is None:
         return NO_RUN
-    first = NO_RUN if group.metric.n == 0 else summary_text(group.metric, say_no_ci=False)
+    first = NO_RUN if group.metric.n == 0 else estimate_text(group.metric, say_no_ci=False)
     if group.comparison is not None and group.comparison.significant:
         first += f" {SIGNIFICANT_MARK}"
     second = [f"n={group.metric.n}" + (", no CI" if group.metric.n == 1 else "")]
@@ -268,13 +293,44 @@ def heatmap_text(group: RunGroup | None) -> str:
     return f"{first}\n{', '.join(second)}"
 
 
-def _shade(group: RunGroup | None, column: list, mode: str | None) -> float:
-    """0..1 position of the group's mean between its task's worst and best means (nan for an empty cell)."""
-    means = [g.metric.mean for g in column if g is not None and g.metric.mean is not None]
+def _shade(group: RunGroup | None, scale: tuple[float, float], mode: str | None) -> float:
+    """0..1 position of the group's mean on its task's scale, 1 = best (nan for an empty cell)."""
     if group is None or group.metric.mean is None:
         return math.nan
-    low, high = min(means), max(means)
-    if high == low:
-        return 0.5
-    position = (group.metric.mean - low) / (high - low)
+    low, high = scale
+    position = 0.5 if high == low else min(1.0, max(0.0, (group.metric.mean - low) / (high - low)))
     return 1.0 - position if mode == "min" else position
+
+
+def plot_critical_difference(ranking, path) -> Path:
+    """The critical-difference diagram of an across-task ranking (`aggregate.TaskRanking`): mean ranks on an
+    axis (1 = best, left), each configuration labelled, and a bar joining the configurations whose mean ranks
+    lie within the Nemenyi critical difference of each other."""
+    plt = _pyplot()
+    k = len(ranking.labels)
+    fig, ax = plt.subplots(figsize=(8.0, 1.6 + 0.32 * k))
+    ax.set_xlim(0.5, k + 0.5)
+    ax.set_ylim(-(k + 1), 1.5)
+    ax.axhline(0, color="black", linewidth=1)
+    for tick in range(1, k + 1):
+        ax.plot([tick, tick], [0, 0.15], color="black", linewidth=1)
+        ax.text(tick, 0.3, str(tick), ha="center", fontsize=8)
+    for index, (label, rank) in enumerate(zip(ranking.labels, ranking.mean_ranks)):
+        y = -(index + 1)
+        ax.plot([rank, rank], [0, y], color="gray", linewidth=0.8)
+        ax.plot([rank, k + 0.4], [y, y], color="gray", linewidth=0.8)
+        ax.text(k + 0.45, y, f"{label} ({rank:.2f})", va="center", fontsize=7)
+    cd = ranking.critical_difference
+    ax.plot([1, 1 + cd], [1.0, 1.0], color="black", linewidth=2)
+    ax.text(1 + cd / 2, 1.15, f"CD = {cd:.2f}", ha="center", fontsize=8)
+    ranks, reached, level = ranking.mean_ranks, -1, 0
+    for start, rank in enumerate(ranks):  # one bar per maximal run of ranks within CD of its first one
+        end = max(j for j in range(start, k) if ranks[j] - rank <= cd)
+        if end > start and end > reached:
+            ax.plot([rank, ranks[end]], [-0.3 - 0.15 * (level % 4)] * 2, color="black", linewidth=3)
+            reached, level = end, level + 1
+    ax.axis("off")
+    ax.set_title(f"mean rank over {len(ranking.tasks)} tasks (1 = best); Friedman p = {ranking.p_value:.2g}; "
+                 "bars join configurations within the Nemenyi CD", fontsize=9)
+    return _save(fig, plt, path)
+

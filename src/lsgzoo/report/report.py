@@ -2,13 +2,17 @@
 
 Files written to the report folder (default MULTIRUN_DIR/report):
   sweep.md, sweep.csv          the ranked per-run table (failed runs marked and last)
-  groups.md, groups.csv        runs that differ only in seed, grouped: n, mean ± 95 % CI, std, failed runs,
-                               Welch's test against --baseline, cost means (lsgzoo.report.stats)
-  matrix.md, matrix.csv, matrix.png  with several tasks: configuration × task, mean ± CI per cell
-  metric_vs_block_size.png     metric vs block_size, mean ± CI over seeds, one line per selector
-  metric_vs_sparsity_factor.png  metric vs sparsity_factor, mean ± CI over seeds, one line per selector
+  groups.md, groups.csv        runs that differ only in seed, grouped: n, mean [95 % bootstrap interval], std,
+                               failed runs, --solved-at counts, the adjusted comparison with --baseline, cost means
+                               (lsgzoo.report.stats, lsgzoo.report.inference)
+  matrix.md, matrix.csv, matrix.png  with several tasks: configuration × task, mean [interval] per cell, the
+                               runs as dots; the across-task ranking (Friedman, Nemenyi) and cd_diagram.png
+  compare.md, compare.csv      with --compare / --all-pairs: those tables (lsgzoo.report.compare)
+  metric_vs_block_size.png     metric vs block_size, mean and interval over seeds, one line per selector
+  metric_vs_sparsity_factor.png  metric vs sparsity_factor, mean and interval over seeds, one line per selector
   quality_vs_cost.png          metric vs throughput / training time / peak memory, one point per run
-  report.json                  metric, mode, best run, ties, the checkpoint note, the groups and the list of files
+  report.json                  metric, mode, best run, ties, the checkpoint note, the groups, the comparison
+                               tables, the across-task ranking and the list of files
 When the runs' tasks monitor different metrics (and no --metric is given), each run is scored by its own task's
 monitored metric (`ranking.PER_TASK_METRIC`): every table names the metric of each task, the sweep is ranked
 within each task, the plots draw one panel per task, and there is a best run per task (`best_by_task`) and none
@@ -22,11 +26,15 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lsgzoo.report.aggregate import TaskRanking, rank_across_tasks, ranking_markdown
 from lsgzoo.report.collect import DEFAULT_CHECKPOINT, RunRecord, collect_runs
-from lsgzoo.report.groups import groups_markdown, matrix_markdown, write_groups_csv, write_matrix_csv
-from lsgzoo.report.plots import plot_matrix, plot_metric_vs, plot_quality_vs_cost
+from lsgzoo.report.compare import PairRow, PairTable, all_pairs, compare_values
+from lsgzoo.report.groups import (groups_markdown, matrix_markdown, pair_table_markdown, write_groups_csv,
+                                  write_matrix_csv, write_pair_csv)
+from lsgzoo.report.inference import Comparison
+from lsgzoo.report.plots import plot_critical_difference, plot_matrix, plot_metric_vs, plot_quality_vs_cost
 from lsgzoo.report.ranking import PER_TASK_METRIC, TIE_BREAK, best_by_task, best_run, metric_listing, resolve_metric
-from lsgzoo.report.stats import GroupedRuns, RunGroup, apply_baseline, group_runs
+from lsgzoo.report.stats import GroupedRuns, RunGroup, Summary, apply_baseline, group_runs
 from lsgzoo.report.table import SweepTable, failures_markdown, sweep_table, to_markdown, write_csv
 
 SWEPT_AXES = ("block_size", "sparsity_factor")
@@ -38,6 +46,8 @@ class Report:
 
     markdown: the per-run table (sweep.md); groups_markdown: the seed groups (groups.md);
     matrix_markdown: the task × configuration matrix (matrix.md), None with a single task;
+    pair_tables: the --compare / --all-pairs tables; compare_markdown: their text (compare.md), "" without;
+    ranking: the configurations ranked across tasks (`aggregate.rank_across_tasks`), None with one task;
     best_by_task: {task: best run or None} when each task is scored by its own metric (then `best` is None).
     """
 
@@ -50,6 +60,9 @@ class Report:
     grouped: GroupedRuns | None = None
     groups_markdown: str = ""
     matrix_markdown: str | None = None
+    pair_tables: list[PairTable] = field(default_factory=list)
+    compare_markdown: str = ""
+    ranking: TaskRanking | None = None
     files: dict = field(default_factory=dict)
     best_by_task: dict | None = None
 
@@ -87,8 +100,9 @@ class Report:
         return []
 
     def printed(self) -> str:
-        """What `lsgzoo report` prints: the seed groups, the matrix when there is one, the failed runs."""
-        parts = [self.groups_markdown, self.matrix_markdown, failures_markdown(self.table)]
+        """What `lsgzoo report` prints: the seed groups, the matrix when there is one, the comparison tables,
+        the failed runs."""
+        parts = [self.groups_markdown, self.matrix_markdown, self.compare_markdown, failures_markdown(self.table)]
         return "\n".join(part for part in parts if part)
 
     def best_line(self) -> str:
@@ -114,26 +128,36 @@ class Report:
         return line
 
 
-def make_report(root, out=None, metric: str | None = None, mode: str | None = None,
-                baseline: str | None = None) -> Report:
+def make_report(root, out=None, metric: str | None = None, mode: str | None = None, baseline: str | None = None,
+                solved_at: float | None = None, adjust: str = "holm", compare: list[str] = (),
+                all_pairs_of: list[str] = ()) -> Report:
     """Collect the runs below `root`, rank and group them, and write tables, plots and report.json to `out`.
 
-    baseline: "KEY=VALUE" naming the group every other group is compared with (Welch's t-test, within a task);
-    a ValueError naming --baseline, before anything is written, when no group matches.
+    baseline: "KEY=VALUE" naming the group every other group is compared with (within a task); solved_at: the
+    score that counts as solving the task (solve counts, Fisher's test against the baseline); adjust: the
+    multiple-comparison adjustment ("holm", "bh", "none"); compare: "KEY=A,B" tables; all_pairs_of: keys whose
+    values are compared pairwise. Bad flags raise a ValueError naming the flag before anything is written.
     """
     root = Path(root)
     records = collect_runs(root)
     metric, mode = resolve_metric(records, metric, mode)
     table = sweep_table(records, metric, mode)
-    grouped = group_runs(records, metric, mode)
+    grouped = group_runs(records, metric, mode, adjust=adjust, solved_at=solved_at)
     if baseline is not None:
         apply_baseline(grouped, baseline)
+    pair_tables = [compare_values(grouped, text) for text in compare]
+    pair_tables += [all_pairs(grouped, key) for key in all_pairs_of]
     out = Path(out) if out is not None else root / "report"
     out.mkdir(parents=True, exist_ok=True)
     markdown = to_markdown(table)
     (out / "sweep.md").write_text(markdown)
     files = {"markdown": out / "sweep.md", "csv": write_csv(table, out / "sweep.csv")}
-    files.update(write_grouped(grouped, out))
+    ranking = rank_across_tasks(grouped)
+    files.update(write_grouped(grouped, out, ranking))
+    compare_text = "\n".join(pair_table_markdown(pair, grouped) for pair in pair_tables)
+    if pair_tables:
+        (out / "compare.md").write_text(compare_text)
+        files.update(compare=out / "compare.md", compare_csv=write_pair_csv(pair_tables, grouped, out / "compare.csv"))
     if metric is not None:
         for key in SWEPT_AXES:
             files[f"vs_{key}"] = plot_metric_vs(records, key, metric, out / f"metric_vs_{key}.png")
@@ -143,21 +167,25 @@ def make_report(root, out=None, metric: str | None = None, mode: str | None = No
     report = Report(root=root, out=out, records=records, table=table, markdown=markdown,
                     best=None if per_task else best_run(records, metric, mode), grouped=grouped,
                     groups_markdown=files["groups"].read_text(),
-                    matrix_markdown=files["matrix"].read_text() if "matrix" in files else None, files=files,
+                    matrix_markdown=files["matrix"].read_text() if "matrix" in files else None,
+                    pair_tables=pair_tables, compare_markdown=compare_text, ranking=ranking, files=files,
                     best_by_task=best_by_task(records, metric, mode) if per_task else None)
     (out / "report.json").write_text(json.dumps(report_summary(report), indent=2, default=str))
     files["json"] = out / "report.json"
     return report
 
 
-def write_grouped(grouped: GroupedRuns, out: Path) -> dict:
-    """groups.md and groups.csv; with several tasks also matrix.md, matrix.csv and matrix.png (when drawable)."""
+def write_grouped(grouped: GroupedRuns, out: Path, ranking: TaskRanking | None = None) -> dict:
+    """groups.md and groups.csv; with several tasks also matrix.md (with `ranking`), matrix.csv, matrix.png (when
+    drawable) and, with a ranking, cd_diagram.png."""
     (out / "groups.md").write_text(groups_markdown(grouped))
     files = {"groups": out / "groups.md", "groups_csv": write_groups_csv(grouped, out / "groups.csv")}
     if grouped.multitask:
-        (out / "matrix.md").write_text(matrix_markdown(grouped))
+        (out / "matrix.md").write_text(matrix_markdown(grouped, ranking_markdown(ranking) if ranking else ""))
         files.update(matrix=out / "matrix.md", matrix_csv=write_matrix_csv(grouped, out / "matrix.csv"),
                      matrix_png=plot_matrix(grouped, out / "matrix.png"))
+        if ranking is not None:
+            files["cd_diagram"] = plot_critical_difference(ranking, out / "cd_diagram.png")
     return files
 
 
@@ -173,7 +201,12 @@ def report_summary(report: Report) -> dict:
         "ties": [{"score": score, "runs": [run.name for run in runs]} for score, runs in report.table.ties or []],
         "checkpoint_note": report.checkpoint_note,
         "baseline": None if grouped is None or grouped.baseline is None else "=".join(map(str, grouped.baseline)),
+        "adjustment": None if grouped is None else grouped.adjust,
+        "solved_at": None if grouped is None else grouped.solved_at,
+        "families": {} if grouped is None else grouped.families,
         "groups": [] if grouped is None else [group_summary(group) for group in grouped.groups],
+        "comparisons": [pair_table_summary(pair) for pair in report.pair_tables],
+        "ranking_across_tasks": None if report.ranking is None else vars(report.ranking),
         "files": {name: path.name for name, path in report.files.items()},
     }
     if report.best_by_task is not None:
@@ -193,14 +226,47 @@ def best_summary(report: Report, best: RunRecord | None) -> dict | None:
 
 
 def group_summary(group: RunGroup) -> dict:
-    """One group in report.json: task, configuration, n, failed runs, mean, std, CI and the comparison."""
-    comparison = group.comparison
-    return {"task": group.task, "configuration": group.configuration, "n": group.metric.n,
-            "failed": group.n_failed, "mean": group.metric.mean, "std": group.metric.std,
-            "ci95": group.metric.ci, "runs": [run.name for run in group.runs],
-            "comparison": None if comparison is None else {
-                "delta": comparison.delta, "p_value": comparison.p_value, "welch_df": comparison.df,
-                "significant": comparison.significant, "note": comparison.note}}
+    """One group in report.json: task, configuration, n, failed runs, mean, std, interval, solve count and the
+    comparisons."""
+    return {"task": group.task, "configuration": group.configuration, **summary_fields(group.metric),
+            "failed": group.n_failed, **solved_fields(group.solved), "runs": [run.name for run in group.runs],
+            "comparison": comparison_summary(group.comparison),
+            "solve_comparison": comparison_summary(group.solve_comparison)}
+
+
+def summary_fields(summary: Summary, suffix: str = "") -> dict:
+    return {f"n{suffix}": summary.n, f"mean{suffix}": summary.mean, f"std{suffix}": summary.std,
+            f"interval_low{suffix}": summary.low, f"interval_high{suffix}": summary.high}
+
+
+def solved_fields(solved, suffix: str = "") -> dict:
+    if solved is None:
+        return {}
+    return {f"solved{suffix}": solved.solved, f"solved_n{suffix}": solved.n, f"solved_low{suffix}": solved.low,
+            f"solved_high{suffix}": solved.high}
+
+
+def comparison_summary(comparison: Comparison | None) -> dict | None:
+    """A comparison in report.json (null when there is none)."""
+    if comparison is None:
+        return None
+    return {"delta": comparison.delta, "test": comparison.test or None, "n_pairs": comparison.n_pairs,
+            "statistic": comparison.statistic, "p": comparison.p_value, "p_adjusted": comparison.p_adjusted,
+            "significant": comparison.significant, "seeds_for_80_power": comparison.seeds_for_80_power,
+            "note": comparison.note}
+
+
+def pair_table_summary(table: PairTable) -> dict:
+    """A --compare / --all-pairs table in report.json."""
+    return {"key": table.key, "title": table.title, "families": table.families, "skipped": table.skipped,
+            "rows": [pair_row_summary(row) for row in table.rows]}
+
+
+def pair_row_summary(row: PairRow) -> dict:
+    return {"task": row.task, "settings": row.settings, "pooled": row.pooled, "A": row.a_value, "B": row.b_value,
+            **summary_fields(row.a, "_A"), **summary_fields(row.b, "_B"), **solved_fields(row.solved_a, "_A"),
+            **solved_fields(row.solved_b, "_B"), "comparison": comparison_summary(row.comparison),
+            "solve_comparison": comparison_summary(row.solve_comparison)}
 
 
 def export_best(report: Report, out, overwrite: bool = False, exporter=None) -> Path:
