@@ -168,7 +168,8 @@ def _draw_metric_lines(ax, points: dict, selectors: dict, colors: dict) -> None:
         shift = (index - (len(points) - 1) / 2) * step
         summaries = [summarize(points[name][x]) for x in xs]
         color = colors[selectors[name]]
-        errors = [[s.mean - s.low if s.ci else 0.0 for s in summaries], [s.high - s.mean if s.ci else 0.0 for s in summaries]]
+        errors = [[s.mean - s.low if s.ci else 0.0 for s in summaries],
+                  [s.high - s.mean if s.ci else 0.0 for s in summaries]]
         ax.errorbar([x + shift for x in xs], [s.mean for s in summaries], yerr=errors,
                     marker="o", capsize=3, color=color, linestyle=next(styles[selectors[name]]), label=name)
         for x in xs:
