@@ -4,7 +4,8 @@ Reference numbers (worked out without scipy; the arithmetic is in the comments):
 - A = [0.5, 0.6, 0.7]: mean 0.6, sample std 0.1.
 - Paired by seed, three differences of one sign: the exact sign-flip permutation test sees 2³ = 8 sign patterns,
   2 of them (all +, all −) as extreme as the data: p = 2/8 = 0.25.
-- Welch (the unpaired fallback) against a group of 3 with the same std 0.1: se = √(0.01/3 + 0.01/3) = 0.0816497, Welch–Satterthwaite
+- Welch (the unpaired fallback) against a group of 3 with the same std 0.1: se = √(0.01/3 + 0.01/3) = 0.0816497,
+  Welch–Satterthwaite
   df = (2·0.01/3)² / (2·(0.01/3)²/2) = 4. For 4 df the t CDF has a closed form,
   F(t) = 1/2 + (3/8)·(t/√(1 + t²/4))·(1 − t²/(12·(1 + t²/4))), and p = 2·(1 − F(|t|)):
     difference 0.2: t = 0.2/0.0816497 = √6 = 2.449490; 1 + t²/4 = 2.5; t/√2.5 = 1.549193;
@@ -214,8 +215,10 @@ def test_two_tasks_give_a_matrix_with_interval_cells(two_tasks, tmp_path):
     assert rows["lsh"]["aclsum mean"] == "" and rows["norm"]["synthetic failed"] == "1"
     assert (tmp_path / "report" / "matrix.png").read_bytes().startswith(b"\x89PNG")
     markdown = report.groups_markdown
-    assert "| aclsum | norm | 2 | 0 | 0.25 [0.25, 0.25] | 0.000 | +0.050 | paired permutation (2 pairs) | 0.5 |" in markdown
-    assert "| aclsum | pooling | 2 | 0 | 0.20 [0.20, 0.20] | 0.000 | +0.000 | paired permutation (2 pairs) | 1 |" in markdown
+    assert "| aclsum | norm | 2 | 0 | 0.25 [0.25, 0.25] | 0.000 | +0.050 | paired permutation (2 pairs) | 0.5 |" \
+        in markdown
+    assert "| aclsum | pooling | 2 | 0 | 0.20 [0.20, 0.20] | 0.000 | +0.000 | paired permutation (2 pairs) | 1 |" \
+        in markdown
 
 
 def test_baseline_errors_name_the_flag_and_the_choices(one_task, tmp_path):
@@ -328,7 +331,8 @@ def test_tasks_monitoring_different_metrics_are_scored_each_by_its_own(tmp_path)
     assert "metric per task: linked_pairs → val/answer_accuracy, majority → val/accuracy" in matrix
     assert "| sparsity_type | linked_pairs | majority |" in matrix
     rows = [line for line in matrix.splitlines() if line.startswith(("| none |", "| pooling |"))]
-    assert rows == ["| pooling | 0.60 [0.50, 0.70] | 0.62 [0.60, 0.65] |", "| none | 0.15 [0.10, 0.20] | 0.85 [0.80, 0.90] |"]
+    assert rows == ["| pooling | 0.60 [0.50, 0.70] | 0.62 [0.60, 0.65] |",
+                    "| none | 0.15 [0.10, 0.20] | 0.85 [0.80, 0.90] |"]
     with open(out / "matrix.csv") as handle:
         cells = {row["sparsity_type"]: row for row in csv.DictReader(handle)}
     assert cells["pooling"]["majority metric"] == "val/accuracy"

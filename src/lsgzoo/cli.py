@@ -88,7 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "the runs that differ only in seed grouped with n, mean, std and a 95% bootstrap interval "
                     "(groups.md, groups.csv; with several tasks also a task x configuration matrix: matrix.md, "
                     "matrix.csv, matrix.png, and the ranking across tasks with cd_diagram.png), comparisons "
-                    "with adjusted p-values (--baseline, --compare, --all-pairs: compare.md, compare.csv), PNG plots (metric vs block_size and vs sparsity_factor per selector with CI "
+                    "with adjusted p-values (--baseline, --compare, --all-pairs: compare.md, compare.csv), PNG "
+                    "plots (metric vs block_size and vs sparsity_factor per selector with CI "
                     "error bars, metric vs throughput/time/memory per run) and report.json; print the groups "
                     "and the best run.")
     report.add_argument("multirun_dir", type=Path, metavar="MULTIRUN_DIR",

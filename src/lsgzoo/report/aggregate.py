@@ -2,9 +2,9 @@
 
 Each task ranks the configurations that have a scored group in every task by their mean (1 = best, ties share
 the mean rank: `scipy.stats.rankdata`); the Friedman test (`scipy.stats.friedmanchisquare`, tasks as blocks) asks
-whether the mean ranks differ at all, and the Nemenyi post-hoc says which do: two configurations differ when their
-mean ranks differ by more than the critical difference CD = q(α; k, ∞)/√2 · √(k(k + 1)/(6N)) for k configurations
-over N tasks (q: the studentized range quantile, `scipy.stats.studentized_range`). Needs ≥ 2 tasks and ≥ 3
+whether the mean ranks differ at all, and the Nemenyi post-hoc says which do: two configurations differ when
+their mean ranks differ by more than the critical difference CD = q(α; k, ∞)/√2 · √(k(k + 1)/(6N)) for k
+configurations over N tasks (q: the studentized range quantile, `scipy.stats.studentized_range`). Needs ≥ 2 tasks and ≥ 3
 configurations.
 """
 

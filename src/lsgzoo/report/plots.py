@@ -168,7 +168,8 @@ def _draw_metric_lines(ax, points: dict, selectors: dict, colors: dict) -> None:
         shift = (index - (len(points) - 1) / 2) * step
         summaries = [summarize(points[name][x]) for x in xs]
         color = colors[selectors[name]]
-        errors = [[s.mean - s.low if s.ci else 0.0 for s in summaries], [s.high - s.mean if s.ci else 0.0 for s in summaries]]
+        errors = [[s.mean - s.low if s.ci else 0.0 for s in summaries],
+                  [s.high - s.mean if s.ci else 0.0 for s in summaries]]
         ax.errorbar([x + shift for x in xs], [s.mean for s in summaries], yerr=errors,
                     marker="o", capsize=3, color=color, linestyle=next(styles[selectors[name]]), label=name)
         for x in xs:
@@ -308,10 +309,11 @@ def plot_critical_difference(ranking, path) -> Path:
     lie within the Nemenyi critical difference of each other."""
     plt = _pyplot()
     k = len(ranking.labels)
-    fig, ax = plt.subplots(figsize=(8.0, 1.6 + 0.32 * k))
-    ax.set_xlim(0.5, k + 0.5)
+    room = 0.011 * k * max(map(len, ranking.labels))  # rank units the labels need right of the axis
+    fig, ax = plt.subplots(figsize=(6.0 + 0.09 * max(map(len, ranking.labels)), 1.6 + 0.32 * k))
+    ax.set_xlim(0.5, k + 0.6 + room)
     ax.set_ylim(-(k + 1), 1.5)
-    ax.axhline(0, color="black", linewidth=1)
+    ax.plot([1, k], [0, 0], color="black", linewidth=1)
     for tick in range(1, k + 1):
         ax.plot([tick, tick], [0, 0.15], color="black", linewidth=1)
         ax.text(tick, 0.3, str(tick), ha="center", fontsize=8)
@@ -330,7 +332,7 @@ def plot_critical_difference(ranking, path) -> Path:
             ax.plot([rank, ranks[end]], [-0.3 - 0.15 * (level % 4)] * 2, color="black", linewidth=3)
             reached, level = end, level + 1
     ax.axis("off")
-    ax.set_title(f"mean rank over {len(ranking.tasks)} tasks (1 = best); Friedman p = {ranking.p_value:.2g}; "
+    ax.set_title(f"mean rank over {len(ranking.tasks)} tasks (1 = best); Friedman p = {ranking.p_value:.2g}\n"
                  "bars join configurations within the Nemenyi CD", fontsize=9)
     return _save(fig, plt, path)
 

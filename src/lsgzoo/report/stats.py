@@ -93,7 +93,8 @@ class SolveCount:
 
 
 def solve_count(values, threshold: float, mode: str | None, confidence: float = CONFIDENCE) -> SolveCount:
-    """k/n of `values` at least `threshold` (at most, when `mode` is "min"), Clopper–Pearson interval (none at n=0)."""
+    """k/n of `values` at least `threshold` (at most, when `mode` is "min"), with the Clopper–Pearson interval
+    (none at n = 0)."""
     from scipy import stats
 
     values = list(values)
