@@ -146,7 +146,7 @@ def test_groups_markdown_and_csv_state_the_numbers_and_the_method(one_task, tmp_
     report = make_report(one_task, tmp_path / "report", baseline="sparsity_type=none")
     markdown = (tmp_path / "report" / "groups.md").read_text()
     assert "Welch's t-test" in markdown and "95% confidence interval" in markdown and "Student's t" in markdown
-    header = "| sparsity_type | n | failed | val/answer_accuracy | std | Δ | p (Welch) | tokens/s | eval tokens/s | peak MB |"
+    header = "| sparsity_type | n | failed | val/answer_accuracy | std | Δ | p (Welch) | tokens/s | peak MB |"
     assert header in markdown
     assert "| pooling | 3 | 0 | 0.6 ± 0.2484 | 0.1 | +0.4 | 0.00805 * | 1100 ± 248.4 | 500 ± 0 |" in markdown
     assert "| norm | 3 | 1 | 0.4 ± 0.2484 | 0.1 | +0.2 | 0.0705 | 1000 ± 0 | 500 ± 0 |" in markdown

@@ -9,7 +9,7 @@ import csv
 from pathlib import Path
 
 from lsgzoo.report.ranking import metric_listing
-from lsgzoo.report.stats import ALPHA, CONFIDENCE, COST_FIELDS, GroupedRuns, RunGroup, Summary
+from lsgzoo.report.stats import ALPHA, CONFIDENCE, GroupedRuns, RunGroup, Summary
 from lsgzoo.report.table import format_value
 
 SIGNIFICANT_MARK = "*"
@@ -83,7 +83,7 @@ def groups_markdown(grouped: GroupedRuns) -> str:
     columns = [*(["task"] if grouped.multitask else []), *(["metric"] if grouped.per_task else []),
                *_configuration_columns(grouped), "n", "failed",
                "mean" if grouped.per_task else grouped.metric or "metric", "std", *(["Δ", "p (Welch)"] if grouped.baseline else []),
-               *(header for header, _ in COST_FIELDS)]
+               *(header for header, _ in grouped.cost_fields)]
     lines = [*method_lines(grouped), "", "| " + " | ".join(columns) + " |",
              "|" + "|".join("---" for _ in columns) + "|"]
     lines += ["| " + " | ".join(_group_cells(grouped, group)) + " |" for group in grouped.groups]
@@ -96,7 +96,7 @@ def _group_cells(grouped: GroupedRuns, group: RunGroup) -> list[str]:
     task += [format_value(grouped.metric_of(group.task))] if grouped.per_task else []
     comparison = [delta_text(group), p_value_text(group)] if grouped.baseline else []
     costs = [summary_text(group.costs[header], say_no_ci=False) if group.costs[header].n else ""
-             for header, _ in COST_FIELDS]
+             for header, _ in grouped.cost_fields]
     return [*task, *_configuration_cells(grouped, group), str(group.metric.n), str(group.n_failed),
             summary_text(group.metric), format_value(group.metric.std), *comparison, *costs]
 
@@ -104,7 +104,8 @@ def _group_cells(grouped: GroupedRuns, group: RunGroup) -> list[str]:
 def write_groups_csv(grouped: GroupedRuns, path) -> Path:
     """groups.csv: raw numbers, one row per group (blank where a value is undefined, e.g. the CI at n = 1)."""
     path = Path(path)
-    cost_columns = [f"{header} {part}" for header, _ in COST_FIELDS for part in ("mean", "ci95_halfwidth")]
+    cost_columns = [f"{header} {part}" for header, _ in grouped.cost_fields
+                    for part in ("mean", "ci95_halfwidth")]
     columns = ["task", *grouped.keys, "metric", "n", "failed", "mean", "std", "ci95_low", "ci95_high",
                "ci95_halfwidth", "delta", "p_value", "welch_t", "welch_df", "significant", "note", *cost_columns,
                "runs"]
@@ -119,7 +120,8 @@ def write_groups_csv(grouped: GroupedRuns, path) -> Path:
 def _groups_csv_row(grouped: GroupedRuns, group: RunGroup) -> list:
     metric, tested = group.metric, group.comparison
     ci = metric.ci or (None, None)
-    costs = [value for header, _ in COST_FIELDS for value in (group.costs[header].mean, group.costs[header].halfwidth)]
+    costs = [value for header, _ in grouped.cost_fields
+             for value in (group.costs[header].mean, group.costs[header].halfwidth)]
     return [group.task, *(group.configuration[key] for key in grouped.keys), grouped.metric_of(group.task), metric.n, group.n_failed,
             metric.mean, metric.std, *ci, metric.halfwidth,
             *((tested.delta, tested.p_value, tested.statistic, tested.df, tested.significant, tested.note)
