@@ -66,6 +66,13 @@ def test_an_attention_group_replaces_the_runs_attention_keys_and_follows_a_new_l
     assert cfg.data.source.seed == read_summary(source_run)["seed"]
 
 
+def test_a_group_choice_of_the_runs_experiment_is_overridden_in_place():
+    from lsgzoo.training.evaluate import override_changes
+
+    changes = override_changes(["experiment=suite", "attention_mode=norm"], ["attention_mode=full"])
+    assert changes["attention.sparsity_type"] == ("norm", "none") and changes["attention.block_size"] == (8, 256)
+
+
 def test_twice_the_length_tiles_the_positions_and_runs(source_run, tmp_path):
     overrides = [f"ckpt={source_run}", f"data.max_source_length={2 * TRAINED_LENGTH}"]
     cfg = evaluation_config(eval_config(overrides), source_run, overrides)

@@ -147,7 +147,7 @@ def override_changes(recorded: list[str], added: list[str]) -> dict:
     replaces a recorded `attention.block_size=16`, which on one command line would win over it); one of a
     group the run's defaults lack becomes an append (`+attention_mode=full`).
     """
-    from lsgzoo.training.resume import compose_train, config_differences, merge_overrides
+    from lsgzoo.training.resume import config_differences, merge_overrides
 
     base, choices = _composed(recorded)
     added = [f"+{item}" if _is_group_override(item) and _key(item) not in choices else item for item in added]
@@ -173,7 +173,10 @@ def _keys_set_by(group_override: str) -> set:
     """The keys whose value the group option changes in the default train config."""
     from lsgzoo.training.resume import config_differences
 
-    return set(config_differences(_composed([])[0], _composed([group_override])[0]))
+    defaults, choices = _composed([])
+    option = group_override.lstrip("+")
+    option = option if _key(option) in choices else f"+{option}"
+    return set(config_differences(defaults, _composed([option])[0]))
 
 
 def _key(override: str) -> str:
