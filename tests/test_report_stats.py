@@ -163,13 +163,13 @@ def test_groups_markdown_and_csv_state_the_numbers_and_the_method(one_task, tmp_
     assert "bootstrap percentile interval" in markdown and "Holm over 2 comparisons" in markdown
     assert "paired test" in markdown and "Welch's t-test" in markdown
     header = ("| sparsity_type | n | failed | val/answer_accuracy [95% CI] | std | Δ | test | p | p adj | "
-              "seeds for 80% power | tokens/s | eval tokens/s | peak MB |")
+              "seeds for 80% power | tokens/s | peak MB |")
     assert header in markdown
     low, high = bootstrap([0.5, 0.6, 0.7])
     fast_low, fast_high = bootstrap([1000.0, 1100.0, 1200.0])
     assert (f"| pooling | 3 | 0 | 0.60 [{low:.2f}, {high:.2f}] | 0.100 | +0.40 | paired permutation (3 pairs) | "
-            f"0.25 | 0.5 | 6 | 1100 [{fast_low:.0f}, {fast_high:.0f}] |  | 500 [500, 500] |") in markdown
-    assert "| lsh | 1 | 0 | 0.90 (n=1, no CI) |  | +0.70 |  |  | n=1, no test |  | 900 |  | 500 |" in markdown
+            f"0.25 | 0.5 | 6 | 1100 [{fast_low:.0f}, {fast_high:.0f}] | 500 [500, 500] |") in markdown
+    assert "| lsh | 1 | 0 | 0.90 (n=1, no CI) |  | +0.70 |  |  | n=1, no test |  | 900 | 500 |" in markdown
     assert "| stride | 0 | 2 | no scored run |" in markdown and "nan" not in markdown
     assert report.groups_markdown == markdown and report.matrix_markdown is None
     with open(tmp_path / "report" / "groups.csv") as handle:

@@ -14,7 +14,7 @@ from pathlib import Path
 from lsgzoo.report.compare import POOLED, PairRow, PairTable
 from lsgzoo.report.inference import ADJUSTMENTS, ALPHA, POWER, Comparison
 from lsgzoo.report.ranking import metric_listing
-from lsgzoo.report.stats import CONFIDENCE, COST_FIELDS, GroupedRuns, RunGroup, SolveCount, Summary
+from lsgzoo.report.stats import CONFIDENCE, GroupedRuns, RunGroup, SolveCount, Summary
 from lsgzoo.report.table import format_value
 
 SIGNIFICANT_MARK = "*"
@@ -154,7 +154,7 @@ def groups_markdown(grouped: GroupedRuns) -> str:
     columns = [*(["task"] if grouped.multitask else []), *(["metric"] if grouped.per_task else []),
                *_configuration_columns(grouped), "n", "failed", f"{score} [{CONFIDENCE:.0%} CI]", "std",
                *(["solved"] if solving else []), *(COMPARISON_COLUMNS if grouped.baseline else []),
-               *(SOLVE_COLUMNS if grouped.baseline and solving else []), *(header for header, _ in COST_FIELDS)]
+               *(SOLVE_COLUMNS if grouped.baseline and solving else []), *(header for header, _ in grouped.cost_fields)]
     lines = [*method_lines(grouped), "", "| " + " | ".join(columns) + " |",
              "|" + "|".join("---" for _ in columns) + "|"]
     lines += ["| " + " | ".join(_group_cells(grouped, group)) + " |" for group in grouped.groups]
@@ -171,7 +171,7 @@ def _group_cells(grouped: GroupedRuns, group: RunGroup) -> list[str]:
         comparison += [p_text(getattr(group.solve_comparison, "p_value", None)),
                        adjusted_text(group.solve_comparison)]
     costs = [estimate_text(group.costs[header], say_no_ci=False) if group.costs[header].n else ""
-             for header, _ in COST_FIELDS]
+             for header, _ in grouped.cost_fields]
     std = "" if group.metric.std is None else number_text(group.metric.std, max(group.metric.std, 0.1))
     return [*task, *_configuration_cells(grouped, group), str(group.metric.n), str(group.n_failed),
             estimate_text(group.metric), std, *([solved_text(group.solved)] if solving else []), *comparison,
@@ -199,7 +199,7 @@ def solved_values(solved: SolveCount | None) -> list:
 def write_groups_csv(grouped: GroupedRuns, path) -> Path:
     """groups.csv: raw numbers, one row per group (blank where a value is undefined, e.g. the interval at n = 1)."""
     path = Path(path)
-    cost_columns = [f"{header} {part}" for header, _ in COST_FIELDS for part in ("mean", "interval_low",
+    cost_columns = [f"{header} {part}" for header, _ in grouped.cost_fields for part in ("mean", "interval_low",
                                                                                   "interval_high")]
     columns = ["task", *grouped.keys, "metric", "n", "failed", "mean", "std", "interval_low", "interval_high",
                *SOLVED_CSV, *COMPARISON_CSV, *(f"solve_{name}" for name in COMPARISON_CSV), *cost_columns, "runs"]
@@ -213,7 +213,7 @@ def write_groups_csv(grouped: GroupedRuns, path) -> Path:
 
 def _groups_csv_row(grouped: GroupedRuns, group: RunGroup) -> list:
     metric = group.metric
-    costs = [value for header, _ in COST_FIELDS
+    costs = [value for header, _ in grouped.cost_fields
              for value in (group.costs[header].mean, group.costs[header].low, group.costs[header].high)]
     return [group.task, *(group.configuration[key] for key in grouped.keys), grouped.metric_of(group.task),
             metric.n, group.n_failed, metric.mean, metric.std, metric.low, metric.high, *solved_values(group.solved),

@@ -31,9 +31,10 @@ from lsgzoo.report.table import CORE_ATTENTION_KEYS, varying_setting_columns
 
 CONFIDENCE = 0.95
 BOOTSTRAP_RESAMPLES = 9999
-# train throughput; an eval run's (lsgzoo.eval) evaluation throughput; peak memory
-COST_FIELDS = (("tokens/s", "train_tokens_per_s"), ("eval tokens/s", "eval_tokens_per_s"),
-               ("peak MB", "peak_memory_mb"))
+COST_FIELDS = (("tokens/s", "train_tokens_per_s"), ("peak MB", "peak_memory_mb"))
+# Eval runs' (lsgzoo.eval) evaluation throughput: a cost column only in reports that hold such runs.
+EVAL_COST_FIELD = ("eval tokens/s", "eval_tokens_per_s")
+ALL_COST_FIELDS = (COST_FIELDS[0], EVAL_COST_FIELD, *COST_FIELDS[1:])
 BASELINE = "baseline"
 NO_BASELINE = "no baseline at these settings"
 SEVERAL_BASELINES = "several baseline groups match"
@@ -160,6 +161,12 @@ class GroupedRuns:
         """True when each task is scored by its own monitored metric (PER_TASK_METRIC)."""
         return self.metric == PER_TASK_METRIC
 
+    @property
+    def cost_fields(self) -> tuple:
+        """The (header, RunRecord field) cost columns: COST_FIELDS, and EVAL_COST_FIELD where a group has it."""
+        return tuple(field for field in ALL_COST_FIELDS
+                     if field in COST_FIELDS or any(group.costs[field[0]].n for group in self.groups))
+
     def metric_of(self, task: str) -> str | None:
         """The metric `task`'s groups are scored by."""
         return self.task_metrics.get(task, None if self.per_task else self.metric)
@@ -225,7 +232,7 @@ def make_group(runs: list[RunRecord], keys: list[str], metric: str | None) -> Ru
     scores = scores_of(runs, metric)
     costs = {header: summarize(getattr(run, name) for run in runs
                                if not run.failed and _is_number(getattr(run, name)))
-             for header, name in COST_FIELDS}
+             for header, name in ALL_COST_FIELDS}
     return RunGroup(task=task_name(runs[0]), configuration={key: runs[0].setting(key) for key in keys}, runs=runs,
                     metric=summarize(scores), costs=costs, n_failed=len(runs) - len(scores))
 

@@ -47,7 +47,7 @@ def run_evaluation(cfg, run_dir, overrides: list[str] | None = None) -> float:
     traceback, and is re-raised.
     """
     from lsgzoo.training.checkpoints import check_run_dir_writable
-    from lsgzoo.training.run import failed_summary, initial_summary
+    from lsgzoo.training.run import ended_summary, initial_summary
     from lsgzoo.training.rundir import write_summary
 
     run_dir = Path(run_dir)
@@ -65,7 +65,7 @@ def run_evaluation(cfg, run_dir, overrides: list[str] | None = None) -> float:
         _rewrite_hydra_config(run_dir, evaluated)
         return _evaluate(evaluated, run_dir, source_dir, checkpoint, summary)
     except BaseException as error:
-        write_summary(run_dir, failed_summary(summary, error))
+        write_summary(run_dir, ended_summary(summary, error))
         raise
 
 
@@ -147,7 +147,7 @@ def override_changes(recorded: list[str], added: list[str]) -> dict:
     replaces a recorded `attention.block_size=16`, which on one command line would win over it); one of a
     group the run's defaults lack becomes an append (`+attention_mode=full`).
     """
-    from lsgzoo.training.resume import compose_train, config_differences, merge_overrides
+    from lsgzoo.training.resume import config_differences, merge_overrides
 
     base, choices = _composed(recorded)
     added = [f"+{item}" if _is_group_override(item) and _key(item) not in choices else item for item in added]
@@ -173,7 +173,10 @@ def _keys_set_by(group_override: str) -> set:
     """The keys whose value the group option changes in the default train config."""
     from lsgzoo.training.resume import config_differences
 
-    return set(config_differences(_composed([])[0], _composed([group_override])[0]))
+    defaults, choices = _composed([])
+    option = group_override.lstrip("+")
+    option = option if _key(option) in choices else f"+{option}"
+    return set(config_differences(defaults, _composed([option])[0]))
 
 
 def _key(override: str) -> str:
