@@ -98,3 +98,29 @@ def build_model(cfg, tokenizer, num_labels: int | None = None):
     # config has no architectures, a checkpoint's names the head it was saved with, not data.task's
     model.config.architectures = [type(model).__name__]
     return model.train()  # from_pretrained returns eval mode: dropout would stay off while fine-tuning
+
+
+def build_data_and_module(cfg, source, raw, tokenizer, model, num_labels: int | None = None):
+    """The set-up `TextDataModule` over the loaded splits `raw`, and the Lightning module of `cfg.data.task`.
+
+    Shared by training and `lsgzoo.eval`: batches are padded to a multiple of `cfg.attention.block_size`, and the
+    module takes the run's optimiser settings (and, for seq2seq, its generation settings and text metrics).
+    """
+    from omegaconf import OmegaConf
+
+    from lsgzoo.data.datamodule import TextDataModule
+    from lsgzoo.training.module import ClassificationModule, Seq2SeqModule
+
+    data = TextDataModule(source, tokenizer, task=cfg.data.task, batch_size=cfg.data.batch_size,
+                          eval_batch_size=cfg.data.eval_batch_size, max_source_length=cfg.data.max_source_length,
+                          max_target_length=cfg.data.max_target_length,
+                          pad_to_multiple_of=cfg.attention.block_size, num_workers=cfg.data.num_workers, datasets=raw,
+                          seed=cfg.seed)
+    data.setup()
+    optim = OmegaConf.to_container(cfg.optim, resolve=True)
+    if cfg.data.task == "seq2seq":
+        module = Seq2SeqModule(model, tokenizer, optim, OmegaConf.to_container(cfg.data.generation, resolve=True),
+                               list(cfg.data.metrics))
+    else:
+        module = ClassificationModule(model, tokenizer, optim, num_labels)
+    return data, module

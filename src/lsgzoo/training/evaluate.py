@@ -353,9 +353,7 @@ def _evaluate(cfg, run_dir: Path, source_dir: Path, checkpoint: Path, summary: d
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
 
-    from lsgzoo.data.datamodule import TextDataModule
     from lsgzoo.training.callbacks import EvaluationRecorder, PeakMemory
-    from lsgzoo.training.module import ClassificationModule, Seq2SeqModule
     from lsgzoo.training.run import label_count
     from lsgzoo.training.rundir import write_summary
 
@@ -376,17 +374,7 @@ def _evaluate(cfg, run_dir: Path, source_dir: Path, checkpoint: Path, summary: d
     num_labels = label_count(raw["train"]) if cfg.data.task == "classification" else None
     model = build_eval_model(cfg, source_dir, checkpoint, num_labels)
     model.config.save_pretrained(str(run_dir / MODEL_CONFIG_DIR))
-    data = TextDataModule(source, tokenizer, task=cfg.data.task, batch_size=cfg.data.batch_size,
-                          eval_batch_size=cfg.data.eval_batch_size, max_source_length=cfg.data.max_source_length,
-                          max_target_length=cfg.data.max_target_length, pad_to_multiple_of=cfg.attention.block_size,
-                          num_workers=cfg.data.num_workers, datasets=raw, seed=cfg.seed)
-    data.setup()
-    optim = OmegaConf.to_container(cfg.optim, resolve=True)
-    if cfg.data.task == "seq2seq":
-        module = Seq2SeqModule(model, tokenizer, optim, OmegaConf.to_container(cfg.data.generation, resolve=True),
-                               list(cfg.data.metrics))
-    else:
-        module = ClassificationModule(model, tokenizer, optim, num_labels)
+    data, module = build_data_and_module(cfg, source, raw, tokenizer, model, num_labels)
     trainer_settings = OmegaConf.to_container(cfg.trainer, resolve=True)
     if steps:
         summary.update(finetune(cfg, run_dir, module, data, trainer_settings))

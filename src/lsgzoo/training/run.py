@@ -91,10 +91,8 @@ def _train(cfg, run_dir: Path, summary: dict) -> float:
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
 
-    from lsgzoo.data.datamodule import TextDataModule
-    from lsgzoo.training.builders import build_model, build_tokenizer
+    from lsgzoo.training.builders import build_data_and_module, build_model, build_tokenizer
     from lsgzoo.training.callbacks import PeakMemory
-    from lsgzoo.training.module import ClassificationModule, Seq2SeqModule
     from lsgzoo.training.checkpoints import check_free_space, resume_checkpoint
 
     peak_memory = PeakMemory()
@@ -114,18 +112,7 @@ def _train(cfg, run_dir: Path, summary: dict) -> float:
     model.config.save_pretrained(str(run_dir / MODEL_CONFIG_DIR))
     check_free_space(run_dir, sum(p.numel() for p in model.parameters()))
 
-    data = TextDataModule(source, tokenizer, task=cfg.data.task, batch_size=cfg.data.batch_size,
-                          eval_batch_size=cfg.data.eval_batch_size, max_source_length=cfg.data.max_source_length,
-                          max_target_length=cfg.data.max_target_length,
-                          pad_to_multiple_of=cfg.attention.block_size, num_workers=cfg.data.num_workers, datasets=raw,
-                          seed=cfg.seed)
-    data.setup()
-    optim = OmegaConf.to_container(cfg.optim, resolve=True)
-    if cfg.data.task == "seq2seq":
-        module = Seq2SeqModule(model, tokenizer, optim, OmegaConf.to_container(cfg.data.generation, resolve=True),
-                               list(cfg.data.metrics))
-    else:
-        module = ClassificationModule(model, tokenizer, optim, num_labels)
+    data, module = build_data_and_module(cfg, source, raw, tokenizer, model, num_labels)
 
     num_parameters = sum(p.numel() for p in model.parameters())
     resolved = OmegaConf.to_container(cfg, resolve=True)
