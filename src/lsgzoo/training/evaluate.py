@@ -353,6 +353,7 @@ def _evaluate(cfg, run_dir: Path, source_dir: Path, checkpoint: Path, summary: d
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
 
+    from lsgzoo.training.builders import build_data_and_module
     from lsgzoo.training.callbacks import EvaluationRecorder, PeakMemory
     from lsgzoo.training.run import label_count
     from lsgzoo.training.rundir import write_summary
