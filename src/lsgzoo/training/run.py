@@ -136,6 +136,9 @@ def _fit_and_test(cfg, run_dir: Path, summary: dict, module, data, loggers, peak
     from lsgzoo.training.callbacks import ThroughputMonitor
     from lsgzoo.training.resume_callbacks import AtomicCheckpointIO, LastCheckpoint, RandomStateCheckpoint
 
+    from lsgzoo.attention import flex
+
+    flex.KERNEL_LOG.reset()  # this run's compiled attention kernels and fallbacks
     throughput = ThroughputMonitor()
     checkpoints = run_dir / CHECKPOINT_DIR
     best = ModelCheckpoint(dirpath=checkpoints, filename="best", monitor=cfg.data.monitor, mode=cfg.data.monitor_mode,
@@ -160,7 +163,7 @@ def _fit_and_test(cfg, run_dir: Path, summary: dict, module, data, loggers, peak
                    global_step=trainer.global_step, train_batches=throughput.batches,
                    world_size=trainer.world_size,
                    best_checkpoint=relative_to_run_dir(best.best_model_path, run_dir) if best.best_model_path
-                   else None, length_statistics=data.statistics)
+                   else None, length_statistics=data.statistics, **flex.KERNEL_LOG.summary())
     if trainer.is_global_zero:
         write_summary(run_dir, summary)
         _log_summary(loggers, summary)
