@@ -123,7 +123,8 @@ class TextDataModule(L.LightningDataModule):
         for i, row in enumerate(rows):
             input_ids[i, : len(row["input_ids"])] = torch.tensor(row["input_ids"])
             attention_mask[i, : len(row["input_ids"])] = 1
-        batch = {"input_ids": input_ids, "attention_mask": attention_mask}
+        batch = {"input_ids": input_ids, "attention_mask": attention_mask,
+                 "num_tokens": sum(len(row["input_ids"]) for row in rows)}  # real tokens, counted on the host
         if self.task == "seq2seq":
             target_width = max(len(r["labels"]) for r in rows)
             labels = torch.full((len(rows), target_width), -100, dtype=torch.long)
