@@ -102,7 +102,7 @@ def _train(cfg, run_dir: Path, summary: dict) -> float:
                           eval_batch_size=cfg.data.eval_batch_size, max_source_length=cfg.data.max_source_length,
                           max_target_length=cfg.data.max_target_length,
                           pad_to_multiple_of=cfg.attention.block_size, num_workers=cfg.data.num_workers, datasets=raw,
-                          seed=cfg.seed)
+                          seed=cfg.seed, group_by_length=cfg.data.get("group_by_length"))
     data.setup()
     optim = OmegaConf.to_container(cfg.optim, resolve=True)
     if cfg.data.task == "seq2seq":
