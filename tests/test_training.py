@@ -74,6 +74,29 @@ def test_training_reduces_loss_and_writes_the_run_dir(trained_run):
         assert (run_dir / name).exists(), name
 
 
+def test_summary_throughput_counts_every_real_token_and_its_flops(trained_run):
+    """Lightning's ThroughputMonitor counts 24 batches of 8 documents of 256 tokens; no MFU without a device peak."""
+    summary = read_summary(run_dir := trained_run[0])
+    assert summary["train_batches"] == 24
+    assert summary["train_tokens_per_s"] * summary["train_time_s"] == pytest.approx(24 * 8 * 256)
+    assert summary["train_mfu"] is None  # Lightning knows no CPU peak
+    assert summary["attention_kernels_compiled"] == 0 and summary["attention_fallbacks"] == []  # auto: fused on CPU
+    logged = [float(r["train/device/items_per_sec"]) for r in metrics_rows(run_dir) if r.get("train/device/items_per_sec")]
+    assert logged and all(value > 0 for value in logged)
+
+
+def test_encoder_flops_of_a_batch_are_the_bench_formula():
+    from types import SimpleNamespace
+
+    from lsgzoo.training.run import encoder_flops_fn
+
+    config = SimpleNamespace(hidden_size=64, num_hidden_layers=2, encoder_ffn_dim=128)
+    attention = {"block_size": 16, "sparse_block_size": 16, "sparsity_factor": 4, "sparsity_type": "pooling"}
+    flops = encoder_flops_fn(config, attention)({"input_ids": torch.zeros(3, 256, dtype=torch.long)})
+    tokens, pairs = 257, 1 * 257 + 256 * (1 + 32 + 48)  # 1 global; tp · (global + 2·sbs sparse + 3·bs local)
+    assert flops == 3 * 2 * (2 * tokens * (4 * 64 ** 2 + 2 * 64 * 128) + 4 * pairs * 64)
+
+
 def test_offline_wandb_run_holds_metrics_and_attention_config(trained_run):
     run_dir, _ = trained_run
     run = read_offline_run(run_dir)

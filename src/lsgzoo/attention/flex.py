@@ -25,12 +25,24 @@ fallback materialises every score). On CPU, FlexAttention has no backward; the f
 compiled unless `LSGZOO_FLEX_COMPILE=0` (then eager flex is exact but materialises (tp, K)
 scores per head: for tests and small inputs). `flex_available` says when the backend can run;
 `backends.resolve_backend` falls back otherwise.
+
+Bounded compilation: the compiled kernel is specialised to its shapes, so the token length is padded
+up to a bucket (`bucket_blocks`: 3·2^k or 4·2^k query blocks, at most 1.5× the blocks) with the padded
+keys masked, and the output sliced back. Any mix of lengths up to nb blocks then compiles at most
+`len(bucket_sizes(nb))` kernels per (dtype, head dim, heads, batch size, grad mode, config). Each new
+kernel is logged ("compiling attention kernel for length L") and timed in `KERNEL_LOG`. The kernel is
+compiled with fullgraph=True, so a recompile limit or a compile failure raises instead of running eager
+FlexAttention; that raises `KernelUnavailable`, which `LSGAttention` answers with the `fused` backend
+(one warning per reason, recorded in `KERNEL_LOG.fallbacks`).
 """
 
 import functools
+import logging
 import math
 import os
+import time
 import warnings
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -43,6 +55,61 @@ except ImportError:  # torch < 2.5
     BlockMask = flex_attention = None
 
 TILE = 128  # FlexAttention's default tile (rows of queries × rows of keys per block-sparse entry)
+MAX_KERNELS = 64  # compiled shapes allowed in one process (dynamo's recompile limit for the kernel, raised to it)
+logger = logging.getLogger(__name__)
+
+
+class KernelUnavailable(RuntimeError):
+    """The compiled FlexAttention kernel cannot run these inputs (compile failure, kernel limit reached)."""
+
+
+def bucket_blocks(blocks: int) -> int:
+    """The smallest bucket ≥ `blocks` among 3·2^k and 4·2^k (3, 4, 6, 8, 12, 16, …); below 3 blocks, `blocks`."""
+    if blocks < 3:
+        return blocks
+    power = 1 << (blocks - 1).bit_length()  # smallest power of two ≥ blocks
+    return power * 3 // 4 if power * 3 // 4 >= blocks else power
+
+
+def bucket_sizes(max_blocks: int) -> list[int]:
+    """Every bucket a length of 3..max_blocks blocks can be padded to (the compiled-kernel bound per shape key)."""
+    return sorted({bucket_blocks(blocks) for blocks in range(3, max_blocks + 1)})
+
+
+@dataclass
+class KernelLog:
+    """What the compiled kernel did in this process: one entry per compiled shape, the fallbacks taken.
+
+    compiles: {length, bucket, seconds} per new shape (seconds: its first call, compilation included);
+    fallbacks: one reason per distinct failure; seen/failed: shape keys compiled / refused.
+    """
+
+    compiles: list = field(default_factory=list)
+    fallbacks: list = field(default_factory=list)
+    seen: set = field(default_factory=set)
+    failed: set = field(default_factory=set)
+
+    def reset(self) -> None:
+        self.compiles.clear()
+        self.fallbacks.clear()
+
+    def summary(self) -> dict:
+        """The run-summary fields: kernels compiled since `reset`, seconds spent, fallback reasons."""
+        return {"attention_kernels_compiled": len(self.compiles),
+                "attention_compile_s": sum(entry["seconds"] for entry in self.compiles),
+                "attention_fallbacks": list(self.fallbacks)}
+
+    def fall_back(self, key, reason: str) -> KernelUnavailable:
+        """Refuse shape `key` from now on; warn once per distinct reason. Returns the error to raise."""
+        self.failed.add(key)
+        if reason not in self.fallbacks:
+            self.fallbacks.append(reason)
+            warnings.warn(f"compiled FlexAttention unavailable ({reason}); lsg_backend falls back to 'fused'",
+                          stacklevel=3)
+        return KernelUnavailable(reason)
+
+
+KERNEL_LOG = KernelLog()
 
 
 def flex_available(query, dropout: float) -> bool:
@@ -72,8 +139,37 @@ def compile_enabled(device: torch.device) -> bool:
 
 @functools.cache
 def compiled_flex_attention():
-    """The compiled FlexAttention kernel (compiled once per process, lazily)."""
-    return torch.compile(flex_attention, dynamic=False)
+    """The compiled FlexAttention kernel (compiled once per shape, lazily; fullgraph: never eager in part)."""
+    return torch.compile(flex_attention, dynamic=False, fullgraph=True)
+
+
+def run_compiled(query, keys, values, score_mod, block_mask, scale: float, length: int):
+    """The compiled kernel on bucketed inputs, logging and timing each new shape; `KernelUnavailable` when
+    a shape cannot compile or would pass `MAX_KERNELS` (length: the caller's padded token length, for the log)."""
+    key = (tuple(query.shape), keys.shape[-2], query.dtype, str(query.device),
+           torch.is_grad_enabled() and query.requires_grad)
+    if key in KERNEL_LOG.failed:
+        raise KernelUnavailable("shape refused earlier")
+    new = key not in KERNEL_LOG.seen
+    if new:
+        if len(KERNEL_LOG.seen) >= MAX_KERNELS:
+            raise KERNEL_LOG.fall_back(key, f"more than {MAX_KERNELS} compiled shapes")
+        logger.info("compiling attention kernel for length %d (bucket %d, %s)", length, query.shape[-2],
+                    str(query.dtype).removeprefix("torch."))
+    started = time.perf_counter()
+    try:
+        with torch._dynamo.config.patch(recompile_limit=MAX_KERNELS):
+            out = compiled_flex_attention()(query, keys, values, score_mod=score_mod, block_mask=block_mask,
+                                            scale=scale)
+    except Exception as error:
+        if not new:
+            raise
+        raise KERNEL_LOG.fall_back(key, f"{type(error).__name__}: {error}".splitlines()[0][:200]) from error
+    if new:
+        KERNEL_LOG.seen.add(key)
+        KERNEL_LOG.compiles.append({"length": length, "bucket": query.shape[-2],
+                                    "seconds": time.perf_counter() - started})
+    return out
 
 
 def block_intervals(w: torch.Tensor, tp: int, sparse_len: int, num_global: int, block_size: int, step: int,
@@ -95,7 +191,7 @@ def block_intervals(w: torch.Tensor, tp: int, sparse_len: int, num_global: int, 
     return torch.stack(parts, dim=1)
 
 
-@functools.lru_cache(maxsize=16)
+@functools.lru_cache(maxsize=MAX_KERNELS)  # one mask per bucket and config: as many as kernels
 def lsg_block_mask(tp: int, sparse_len: int, num_global: int, block_size: int, step: int, pad: int, runs: tuple,
                    device: str):
     """The `BlockMask` of the LSG pattern for token queries (tp) over keys [tokens | sparse | global].
@@ -140,48 +236,62 @@ def lsg_block_mask(tp: int, sparse_len: int, num_global: int, block_size: int, s
 
 
 def flex_lsg_attention(cfg, query, key, value, key_mask, selector, compiled: bool | None = None):
-    """LSG attention on padded inputs through one FlexAttention call.
+    """LSG attention on padded inputs through one FlexAttention call at the bucketed length.
 
     query/key/value (n, h, g + tp, dh), first g rows global; key_mask (n, 1, 1, tp) additive;
     selector: the `SparseSelector` (or None). compiled: use the compiled kernel (default
-    `compile_enabled`). Returns (n, h, g + tp, dh).
+    `compile_enabled`). The selector sees the tp tokens, as in the other backends; tokens and sparse
+    tokens are then padded to `bucket_blocks(tp / bs)` blocks (zero rows, masked in the key bias), so
+    real queries see exactly their unpadded keys. Returns (n, h, g + tp, dh).
     """
     g, bs = cfg.num_global_tokens, cfg.block_size
     n, h, total, dh = query.shape
     tp = total - g
     nb = tp // bs
-    token_query, token_key, token_value = (x[:, :, g:] for x in (query, key, value))
-    keys, values, bias = [token_key], [token_value], [key_mask.view(n, 1, tp).expand(n, h, tp)]
+    extra_blocks = bucket_blocks(nb) - nb
+    tb = tp + extra_blocks * bs  # bucketed token length
+    masked = torch.finfo(key_mask.dtype).min
+
+    def padded(x, rows):  # (n, h, r, dh) → (n, h, r + rows, dh), zero rows
+        return F.pad(x, (0, 0, 0, rows))
+
+    token_query, token_key, token_value = (padded(x[:, :, g:], tb - tp) for x in (query, key, value))
+    keys, values = [token_key], [token_value]
+    bias = [F.pad(key_mask.view(n, 1, tp), (0, tb - tp), value=masked).expand(n, h, tb)]
     sparse_len, runs, step, pad = 0, (), 1, 0
     if selector is not None:
-        sparse = selector(token_query, token_key, token_value, key_mask)
-        sparse_len = sparse.keys.shape[-2]
+        sparse = selector(query[:, :, g:], key[:, :, g:], value[:, :, g:], key_mask)
         step = cfg.compressed_block_size
-        pad, index = sparse_window_index(sparse_len, nb, step, cfg.sparse_block_size)
+        extra = extra_blocks * step  # each block adds `step` compressed entries to the window rule
+        sparse_len = sparse.keys.shape[-2] + extra
+        pad, index = sparse_window_index(sparse_len, nb + extra_blocks, step, cfg.sparse_block_size)
         offsets = index[0].tolist()
         if len(set(offsets)) != len(offsets):
             raise ValueError(f"the sparse window of block_size={bs}, sparsity_factor={cfg.sparsity_factor}, "
                              f"sparse_block_size={cfg.sparse_block_size} repeats entries; use lsg_backend='eager'")
         runs = contiguous_runs(offsets)
-        keys.append(sparse.keys)
-        values.append(sparse.values)
-        bias.append(sparse.mask.reshape(n, -1, sparse_len).expand(n, h, sparse_len))
+        keys.append(padded(sparse.keys, extra))
+        values.append(padded(sparse.values, extra))
+        sparse_bias = sparse.mask.reshape(n, -1, sparse_len - extra)
+        bias.append(F.pad(sparse_bias, (0, extra), value=masked).expand(n, h, sparse_len))
     keys.append(key[:, :, :g])
     values.append(value[:, :, :g])
     bias.append(key_mask.new_zeros(n, h, g))
-    keys, values = torch.cat(keys, dim=2), torch.cat(values, dim=2)  # (n, h, K, dh)
+    keys, values = torch.cat(keys, dim=2), torch.cat(values, dim=2)  # (n, h, K = tb + L + g, dh)
     key_bias = torch.cat(bias, dim=-1).float().contiguous()  # (n, h, K)
 
     def score_mod(score, b, head, q, kv):
         return score + key_bias[b, head, kv]
 
-    block_mask = lsg_block_mask(tp, sparse_len, g, bs, step, pad, runs, str(query.device))
-    use_compiled = compile_enabled(query.device) if compiled is None else compiled
-    kernel = compiled_flex_attention() if use_compiled else flex_attention
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*flex_attention called without torch.compile.*")
-        block_out = kernel(token_query, keys, values, score_mod=score_mod, block_mask=block_mask,
-                           scale=1.0 / math.sqrt(dh))  # (n, h, tp, dh)
+    block_mask = lsg_block_mask(tb, sparse_len, g, bs, step, pad, runs, str(query.device))
+    scale = 1.0 / math.sqrt(dh)
+    if compile_enabled(query.device) if compiled is None else compiled:
+        block_out = run_compiled(token_query, keys, values, score_mod, block_mask, scale, tp)
+    else:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*flex_attention called without torch.compile.*")
+            block_out = flex_attention(token_query, keys, values, score_mod=score_mod, block_mask=block_mask,
+                                       scale=scale)  # (n, h, tb, dh)
     full_mask = F.pad(key_mask, (g, 0), value=0.0).to(query.dtype)  # (n, 1, 1, g + tp)
     global_out = F.scaled_dot_product_attention(query[:, :, :g], key, value, attn_mask=full_mask)
-    return torch.cat([global_out, block_out], dim=2)
+    return torch.cat([global_out, block_out[:, :, :tp]], dim=2)

@@ -17,8 +17,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from lsgzoo.attention.backends import resolve_backend
+from lsgzoo.attention.backends import BACKENDS, resolve_backend
 from lsgzoo.attention.config import LSGAttentionConfig
+from lsgzoo.attention.flex import KernelUnavailable
 from lsgzoo.attention.layout import local_windows, padded_length, sparse_windows, uses_full_attention
 from lsgzoo.selectors.registry import build_selector
 
@@ -81,7 +82,12 @@ class LSGAttention(nn.Module):
         if padded % bs:
             raise ValueError(f"padded length {padded} is not a multiple of block_size={bs}")
         if backend.layer is not None and backend.available(query, dropout) and self.layer_kernel_allowed(backend):
-            return backend.layer(cfg, query, key, value, key_mask, self.selector)
+            try:
+                return backend.layer(cfg, query, key, value, key_mask, self.selector)
+            except KernelUnavailable:  # the compiled kernel cannot run (warned once, in KERNEL_LOG)
+                backend = BACKENDS[backend.fallback]
+            if backend.layer is not None and backend.available(query, dropout) and self.layer_kernel_allowed(backend):
+                return backend.layer(cfg, query, key, value, key_mask, self.selector)
         sparse = self.sparse_tokens(query, key, value, key_mask)
         global_out = backend.product(query[:, :, :g], key, value, full_mask, dropout, self.training)  # (n, h, g, dh)
         query_blocks = query[:, :, g:].reshape(n, h, padded // bs, bs, dh)  # (n, h, nb, bs, dh)

@@ -4,8 +4,8 @@ Both sides train the same LSG-BART (BART-base dims) on the same batch: `length` 
 64 target tokens, AdamW. The bare side runs forward, backward, optimizer step and zero_grad in a
 loop, before and after the Lightning side (so drift of the machine cancels); the Lightning side
 runs `Trainer.fit` with `Seq2SeqModule` for the same number of steps (no logger, checkpointing
-or progress bar, as in a timed run) and is timed per batch by
-`ThroughputMonitor`. Returns medians and the overhead ratio. On CUDA both sides synchronise at the
+or progress bar, as in a timed run) and is timed per batch by `PerBatchTimes`. Returns medians and
+the overhead ratio. On CUDA both sides synchronise at the
 end of each step, and bf16 runs Lightning with `precision="bf16-true"` (the bare model cast to bf16).
 """
 
@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader
 
 from lsgzoo.bench.worker import synchronize
 from lsgzoo.models import LSGBartConfig, LSGBartForConditionalGeneration
-from lsgzoo.training.callbacks import ThroughputMonitor, peak_memory_mb
+from lsgzoo.training.callbacks import peak_memory_mb
 from lsgzoo.training.module import Seq2SeqModule
 
 
@@ -79,15 +79,16 @@ def training_step_overhead(job: dict) -> dict:
                 bare_peak_bytes=int(bare_peak * 2**20))
 
 
-class PerBatchTimes(ThroughputMonitor):
-    """ThroughputMonitor that also keeps each batch's time."""
+class PerBatchTimes(L.Callback):
+    """Each training batch's time (forward, backward, optimizer), synchronised with the device at its end."""
 
     def __init__(self):
-        super().__init__()
         self.seconds = []
+        self._start = None
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx):
+        self._start = time.perf_counter()
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
         synchronize(module.device)
-        before = self.train_time_s
-        super().on_train_batch_end(trainer, module, outputs, batch, batch_idx)
-        self.seconds.append(self.train_time_s - before)
+        self.seconds.append(time.perf_counter() - self._start)

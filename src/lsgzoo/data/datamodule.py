@@ -4,7 +4,8 @@ Batches: input_ids / attention_mask (n, t) with t a multiple of `pad_to_multiple
 LSG block size, so no sequence needs extra padding inside the model), and `labels`
 (n, s) padded with -100 (seq2seq) or (n,) class ids (classification).
 
-The training order is a function of (seed, epoch) alone (`EpochShuffleSampler`), and the module's
+The training order is a function of (seed, epoch) alone (`EpochShuffleSampler`; with `group_by_length`,
+`LengthGroupedSampler`: batches of similar lengths, less padding), and the module's
 `state_dict` records how far into its epoch training got, so a run resumed from a mid-epoch
 checkpoint trains on exactly the batches the uninterrupted run would have (single process).
 """
@@ -53,11 +54,45 @@ class EpochShuffleSampler(Sampler[int]):
     def resume_at(self, epoch: int, skip: int) -> None:
         self.epoch, self._skip = epoch, skip
 
+    def order(self, rng: np.random.Generator) -> np.ndarray:
+        """This epoch's index order (rng seeded from (seed, epoch))."""
+        return rng.permutation(self.size)
+
     def __iter__(self):
-        seeds = np.random.SeedSequence([self.seed % 2**63, self.epoch])
-        order = np.random.default_rng(seeds).permutation(self.size)
+        order = self.order(np.random.default_rng(np.random.SeedSequence([self.seed % 2**63, self.epoch])))
         start, self._skip = self._skip, 0
         return iter(order[start:].tolist())
+
+
+class LengthGroupedSampler(EpochShuffleSampler):
+    """Batches of similar lengths, in an order drawn from (seed, epoch) only (HF Trainer's group_by_length idea).
+
+    Each epoch: a permutation, cut into mega-batches of `MEGA_BATCHES` batches; each mega-batch sorted by
+    length (longest first) and cut into batches; the full batches shuffled, a short last batch kept last
+    (so the DataLoader's consecutive `batch_size` chunks are exactly these batches and `resume_at` skips
+    whole batches). lengths: one per index.
+    """
+
+    MEGA_BATCHES = 50
+
+    def __init__(self, lengths: list[int], batch_size: int, seed: int):
+        super().__init__(len(lengths), seed)
+        self.lengths, self.batch_size = np.asarray(lengths), batch_size
+
+    def order(self, rng: np.random.Generator) -> np.ndarray:
+        permutation = rng.permutation(self.size)
+        mega = self.batch_size * self.MEGA_BATCHES
+        grouped = np.concatenate([chunk[np.argsort(-self.lengths[chunk], kind="stable")]
+                                  for chunk in np.split(permutation, range(mega, self.size, mega))])
+        full = self.size // self.batch_size
+        batches = grouped[:full * self.batch_size].reshape(full, self.batch_size)[rng.permutation(full)]
+        return np.concatenate([batches.reshape(-1), grouped[full * self.batch_size:]])
+
+
+def padding_fraction(lengths: list[int], batches: list[list[int]], multiple: int) -> float:
+    """Share of the padded source positions of `batches` (index lists) that are padding, as `collate` pads."""
+    padded = sum(math.ceil(max(lengths[i] for i in batch) / multiple) * multiple * len(batch) for batch in batches)
+    return 1 - sum(lengths[i] for batch in batches for i in batch) / padded
 
 
 class TextDataModule(L.LightningDataModule):
@@ -65,7 +100,7 @@ class TextDataModule(L.LightningDataModule):
 
     def __init__(self, source, tokenizer, task: str = "seq2seq", batch_size: int = 8, eval_batch_size: int | None = None,
                  max_source_length: int = 4096, max_target_length: int = 256, pad_to_multiple_of: int = 1,
-                 num_workers: int = 0, datasets=None, seed: int = 0):
+                 num_workers: int = 0, datasets=None, seed: int = 0, group_by_length: bool | None = None):
         super().__init__()
         if task not in TASKS:
             raise ValueError(f"task={task!r} is unknown; choose one of {', '.join(TASKS)}")
@@ -79,6 +114,7 @@ class TextDataModule(L.LightningDataModule):
         self.pad_to_multiple_of, self.num_workers = pad_to_multiple_of, num_workers
         self.raw = datasets
         self.seed = seed
+        self.group_by_length = group_by_length
         self.splits: dict = {}
         self.statistics: dict = {}
         self._train_sampler: EpochShuffleSampler | None = None
@@ -123,7 +159,8 @@ class TextDataModule(L.LightningDataModule):
         for i, row in enumerate(rows):
             input_ids[i, : len(row["input_ids"])] = torch.tensor(row["input_ids"])
             attention_mask[i, : len(row["input_ids"])] = 1
-        batch = {"input_ids": input_ids, "attention_mask": attention_mask}
+        batch = {"input_ids": input_ids, "attention_mask": attention_mask,
+                 "num_tokens": sum(len(row["input_ids"]) for row in rows)}  # real tokens, counted on the host
         if self.task == "seq2seq":
             target_width = max(len(r["labels"]) for r in rows)
             labels = torch.full((len(rows), target_width), -100, dtype=torch.long)
@@ -139,11 +176,26 @@ class TextDataModule(L.LightningDataModule):
         """A loader over one split; its own generator keeps loader start-up off the global random state."""
         if split not in self.splits:
             raise ValueError(f"the data has no {split!r} split")
-        sampler = EpochShuffleSampler(len(self.splits[split]), self.seed) if shuffle else None
+        sampler = self.train_sampler(split) if shuffle else None
         return DataLoader(self.splits[split], batch_size=self.batch_size if shuffle else self.eval_batch_size,
                           sampler=sampler, collate_fn=self.collate, num_workers=self.num_workers,
                           persistent_workers=self.num_workers > 0,
                           generator=torch.Generator().manual_seed(self.seed % 2**63))
+
+    def source_lengths(self, split: str) -> list[int]:
+        """Token length of each (truncated) source of `split`."""
+        return [len(ids) for ids in self.splits[split]["input_ids"]]
+
+    def grouped(self, split: str) -> bool:
+        """Whether `split` is batched by length: `group_by_length`, or (None) whether its lengths vary."""
+        if self.group_by_length is not None:
+            return self.group_by_length
+        return len(set(self.source_lengths(split))) > 1
+
+    def train_sampler(self, split: str) -> EpochShuffleSampler:
+        if self.grouped(split):
+            return LengthGroupedSampler(self.source_lengths(split), self.batch_size, self.seed)
+        return EpochShuffleSampler(len(self.splits[split]), self.seed)
 
     def train_dataloader(self):
         loader = self.loader("train", shuffle=True)

@@ -1,4 +1,5 @@
-"""Lightning callbacks and measurements for the run summary: training throughput and peak memory."""
+"""Lightning callbacks and measurements for the run summary: training throughput (Lightning's
+`ThroughputMonitor`, fed token counts and model FLOPs) and peak memory."""
 
 import resource
 import time
@@ -6,6 +7,8 @@ from pathlib import Path
 
 import lightning as L
 import torch
+from lightning.pytorch.callbacks import ThroughputMonitor
+from lightning.pytorch.trainer.states import RunningStage
 
 CLEAR_REFS = Path("/proc/self/clear_refs")
 PROC_STATUS = Path("/proc/self/status")
@@ -55,31 +58,39 @@ def peak_rss_kib() -> int:
     raise OSError(f"{PROC_STATUS} has no VmHWM line")
 
 
-class ThroughputMonitor(L.Callback):
-    """Times training batches (forward, backward, optimizer) and counts their real source tokens."""
+THROUGHPUT_WINDOW = 10  # batches per logged rolling rate (train/device/items_per_sec, …/flops_per_sec, …/mfu)
 
-    def __init__(self):
-        self.train_time_s = 0.0
-        self.tokens = 0
-        self.batches = 0
-        self._start = None
+
+def batch_tokens(batch: dict) -> int:
+    """Real (unpadded) source tokens of a batch: the host-side count `TextDataModule.collate` stores (no device sync)."""
+    return batch["num_tokens"]
+
+
+def throughput_monitor() -> ThroughputMonitor:
+    """Lightning's monitor: samples, source tokens (`batch_tokens`) and the module's `flops_per_batch`."""
+    return ThroughputMonitor(batch_size_fn=lambda batch: len(batch["input_ids"]), length_fn=batch_tokens,
+                             window_size=THROUGHPUT_WINDOW)
+
+
+class BatchFlops(L.Callback):
+    """Sets `module.flops_per_batch` (what `ThroughputMonitor` reads) before each batch.
+
+    flops_fn(batch) → analytic FLOPs of one forward; training counts forward + backward (3×), evaluation
+    batches none (generation is not a forward pass of the batch).
+    """
+
+    def __init__(self, flops_fn):
+        self.flops_fn = flops_fn
+        self.train_flops = 0.0  # every training batch's, summed
 
     def on_train_batch_start(self, trainer, module, batch, batch_idx):
-        self._start = time.perf_counter()
+        module.flops_per_batch = 3 * self.flops_fn(batch)
+        self.train_flops += module.flops_per_batch
 
-    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
-        if self._start is None:
-            return
-        self.train_time_s += time.perf_counter() - self._start
-        self.tokens += int(batch["attention_mask"].sum()) * trainer.world_size
-        self.batches += 1
-        self._start = None
-        if self.train_time_s > 0:
-            module.log("train/tokens_per_s", self.tokens / self.train_time_s, on_step=True, on_epoch=False)
+    def on_validation_batch_start(self, trainer, module, batch, batch_idx, dataloader_idx=0):
+        module.flops_per_batch = None
 
-    @property
-    def tokens_per_s(self) -> float:
-        return self.tokens / self.train_time_s if self.train_time_s else 0.0
+    on_test_batch_start = on_validation_batch_start
 
 
 class EvaluationRecorder(L.Callback):
@@ -103,7 +114,7 @@ class EvaluationRecorder(L.Callback):
         if self._start is not None:
             self.time_s += time.perf_counter() - self._start
             self._start = None
-        self.tokens += int(batch["attention_mask"].sum())
+        self.tokens += batch_tokens(batch)
         predictions = outputs["predictions"]
         predictions = predictions.tolist() if torch.is_tensor(predictions) else list(predictions)
         references = list(batch["target"]) if "target" in batch else batch["labels"].tolist()
@@ -115,3 +126,18 @@ class EvaluationRecorder(L.Callback):
     @property
     def tokens_per_s(self) -> float:
         return self.tokens / self.time_s if self.time_s else 0.0
+
+
+def training_throughput(monitor: ThroughputMonitor, train_flops: float) -> dict:
+    """Whole-run figures from the monitor's training counters (cumulative; validation time excluded):
+    train_tokens_per_s, train_time_s, train_batches, and train_mfu (model FLOPs / time / the device's peak,
+    None where Lightning knows no peak, e.g. on CPU). All ranks' tokens are not summed: this rank's count."""
+    throughput = monitor._throughputs.get(RunningStage.TRAINING)
+    if throughput is None or not throughput._time:
+        return {"train_tokens_per_s": 0.0, "train_time_s": 0.0, "train_batches": 0, "train_mfu": None}
+    seconds, tokens = throughput._time[-1], monitor._lengths[RunningStage.TRAINING]
+    batches = monitor._batches[RunningStage.TRAINING]
+    flops = train_flops
+    mfu = flops / seconds / monitor.available_flops if monitor.available_flops and flops and seconds else None
+    return {"train_tokens_per_s": tokens / seconds if seconds else 0.0, "train_time_s": seconds,
+            "train_batches": batches, "train_mfu": mfu}

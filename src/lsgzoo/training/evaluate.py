@@ -29,7 +29,7 @@ import math
 import time
 from pathlib import Path
 
-from lsgzoo.training.config import CONFIG_DIR, ConfigError, validate_config
+from lsgzoo.training.config import CONFIG_DIR, ConfigError, attention_settings, validate_config
 from lsgzoo.training.rundir import CHECKPOINT_DIR, MODEL_CONFIG_DIR, TOKENIZER_DIR, read_summary, run_checkpoint
 
 EVAL_KEYS = ("ckpt", "split", "seed", "extend_positions", "finetune")
@@ -289,7 +289,6 @@ def build_eval_model(cfg, source_dir: Path, checkpoint: Path, num_labels: int | 
     from lsgzoo.models.conversion import base_prefix, new_positions
     from lsgzoo.models.families import family_of_config
     from lsgzoo.models.loading import lsg_class_for, read_config_dict
-    from lsgzoo.training.config import attention_settings
     from lsgzoo.training.rundir import checkpoint_model_state
 
     folder = source_dir / MODEL_CONFIG_DIR
@@ -409,20 +408,21 @@ def finetune(cfg, run_dir: Path, module, data, trainer_settings: dict) -> dict:
     import lightning as L
     import torch
 
-    from lsgzoo.training.callbacks import ThroughputMonitor
+    from lsgzoo.training.callbacks import BatchFlops, throughput_monitor, training_throughput
+    from lsgzoo.training.run import encoder_flops_fn
 
     before = {name: parameter.detach().clone() for name, parameter in module.model.named_parameters()}
-    throughput = ThroughputMonitor()
+    throughput = throughput_monitor()
+    flops = BatchFlops(encoder_flops_fn(module.model.config, attention_settings(cfg)))
     settings = {**trainer_settings, "max_steps": cfg.finetune.steps, "max_epochs": -1, "limit_val_batches": 0,
                 "val_check_interval": 1.0, "check_val_every_n_epoch": 1, "enable_progress_bar": False,
                 "num_sanity_val_steps": 0}
     trainer = L.Trainer(**settings, logger=False, enable_checkpointing=False, enable_model_summary=False,
-                        callbacks=[throughput], default_root_dir=str(run_dir))
+                        callbacks=[flops, throughput], default_root_dir=str(run_dir))
     trainer.fit(module, datamodule=data)
     with torch.no_grad():
         change = math.sqrt(sum(float((parameter - before[name]).pow(2).sum())
                                for name, parameter in module.model.named_parameters()))
     trainer.save_checkpoint(str(run_dir / CHECKPOINT_DIR / "last.ckpt"))
-    return {"finetune_weight_change_l2": change, "train_tokens_per_s": throughput.tokens_per_s,
-            "train_time_s": throughput.train_time_s, "global_step": trainer.global_step,
-            "train_batches": throughput.batches}
+    return {"finetune_weight_change_l2": change, **training_throughput(throughput, flops.train_flops),
+            "global_step": trainer.global_step}

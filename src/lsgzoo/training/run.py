@@ -136,15 +136,19 @@ def _fit_and_test(cfg, run_dir: Path, summary: dict, module, data, loggers, peak
     from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
     from omegaconf import OmegaConf
 
-    from lsgzoo.training.callbacks import ThroughputMonitor
+    from lsgzoo.training.callbacks import BatchFlops, throughput_monitor, training_throughput
     from lsgzoo.training.resume_callbacks import AtomicCheckpointIO, LastCheckpoint, RandomStateCheckpoint
 
-    throughput = ThroughputMonitor()
+    from lsgzoo.attention import flex
+
+    flex.KERNEL_LOG.reset()  # this run's compiled attention kernels and fallbacks
+    throughput = throughput_monitor()
+    flops = BatchFlops(encoder_flops_fn(module.model.config, summary["attention"]))
     checkpoints = run_dir / CHECKPOINT_DIR
     best = ModelCheckpoint(dirpath=checkpoints, filename="best", monitor=cfg.data.monitor, mode=cfg.data.monitor_mode,
                            save_top_k=1, enable_version_counter=False, auto_insert_metric_name=False)
     last = LastCheckpoint(checkpoints / "last.ckpt", cfg.checkpoint.every_n_train_steps)
-    callbacks = [best, last, RandomStateCheckpoint(), throughput]
+    callbacks = [best, last, RandomStateCheckpoint(), flops, throughput]
     if cfg.logger.wandb:
         callbacks.append(LearningRateMonitor(logging_interval="step"))
     trainer = L.Trainer(**OmegaConf.to_container(cfg.trainer, resolve=True), logger=loggers, callbacks=callbacks,
@@ -157,17 +161,32 @@ def _fit_and_test(cfg, run_dir: Path, summary: dict, module, data, loggers, peak
         metrics.update({k: float(v) for k, v in (tested[0] if tested else {}).items()})
     best_score = float(best.best_model_score) if best.best_model_score is not None else float("nan")
     summary.update(status=COMPLETED, best_score=best_score, metrics=metrics,
-                   train_tokens_per_s=throughput.tokens_per_s, train_time_s=throughput.train_time_s,
-                   wall_time_s=time.perf_counter() - started, peak_memory_mb=peak_memory.peak_mb(module.device),
+                   **training_throughput(throughput, flops.train_flops), wall_time_s=time.perf_counter() - started,
+                   peak_memory_mb=peak_memory.peak_mb(module.device),
                    peak_memory_scope="job" if peak_memory.per_job else "process",
-                   global_step=trainer.global_step, train_batches=throughput.batches,
+                   global_step=trainer.global_step,
                    world_size=trainer.world_size,
                    best_checkpoint=relative_to_run_dir(best.best_model_path, run_dir) if best.best_model_path
-                   else None, length_statistics=data.statistics)
+                   else None, length_statistics=data.statistics, **flex.KERNEL_LOG.summary())
     if trainer.is_global_zero:
         write_summary(run_dir, summary)
         _log_summary(loggers, summary)
     return best_score
+
+
+def encoder_flops_fn(config, attention: dict):
+    """batch → analytic forward FLOPs of the LSG encoder on it (`bench.flops`; the decoder is not counted)."""
+    from lsgzoo.bench.flops import forward_flops
+
+    dims = {"d_model": config.hidden_size, "layers": config.num_hidden_layers,
+            "ffn": getattr(config, "encoder_ffn_dim", None) or config.intermediate_size}
+    case = {"kind": "lsg", "params": attention}
+
+    def flops(batch) -> float:
+        rows, width = batch["input_ids"].shape
+        return rows * forward_flops(case, width, dims)
+
+    return flops
 
 
 def label_count(train) -> int:

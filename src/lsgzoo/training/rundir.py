@@ -8,10 +8,14 @@ summary.json (written by the process of global rank 0 only: status "running" whe
 "completed", or on any exception "failed" — "interrupted" when a stop signal caused it — with the error's
 traceback): status, error, process {pid, host, started} (the process that runs or ran the job),
 task, data, monitor, monitor_mode, best_score, metrics {name: float}, attention {key: value},
-overrides, seed, num_parameters, train_tokens_per_s, peak_memory_mb (this job's peak),
+overrides, seed, num_parameters, train_tokens_per_s (real source tokens per second of training, from
+Lightning's ThroughputMonitor), train_mfu (encoder model-FLOPs utilisation; null where the device's peak is
+unknown, e.g. CPU), peak_memory_mb (this job's peak),
 peak_memory_scope ("job", or "process" where the peak could not be reset), train_time_s, global_step,
 train_batches (this process's training batches; fewer than global_step after a resume), world_size,
-best_checkpoint (relative to the run dir), length_statistics.
+best_checkpoint (relative to the run dir), length_statistics, attention_kernels_compiled and
+attention_compile_s (compiled FlexAttention kernels of this run and the seconds their first calls took),
+attention_fallbacks (why the compiled kernel was not used, one reason each; empty when it always was).
 """
 
 import json
