@@ -32,11 +32,12 @@ def positive_int(text: str) -> int:
 
 
 def add_pattern_flags(parser) -> None:
-    """One flag per pattern key of `LSGKeys` (`--block-size` ...), typed and documented from its field."""
+    """One flag per pattern key of `LSGKeys` (`--block-size` ...), typed and documented (range included) from its
+    field; the model config checks the value against the same range."""
     for field in PATTERN_FIELDS:
         kind = next(t for t in (*typing.get_args(field.type), field.type) if t is not type(None))
         parser.add_argument("--" + field.name.replace("_", "-"), type=kind,
-                            help=f"{field.metadata['help']} (default {field.default})")
+                            help=f"{field.metadata['help']}: {field.metadata['range'].text()} (default {field.default})")
 
 
 def build_parser() -> argparse.ArgumentParser:
