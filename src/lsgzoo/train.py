@@ -8,8 +8,9 @@ Examples:
   python -m lsgzoo.train --help                            # config groups and the composed config
 Heavy libraries (Lightning, transformers) load only once a run starts.
 
-A user error (`ConfigError`: a bad config value, resume=true without a checkpoint) prints one line,
-`lsgzoo.train: error: ...`, and exits with status 2; its traceback is kept in the run dir's summary.json.
+A user error (`ConfigError`: a bad config value, resume=true without a checkpoint; `DataError`: a data
+file or source setting the data cannot honour) prints one line, `lsgzoo.train: error: ...`, and exits
+with status 2; its traceback is kept in the run dir's summary.json (docs/user-errors.md lists them).
 In a multirun the failing job is recorded and the other jobs still run (Hydra reports the error at the
 end, status 1), as for any other failure.
 """
@@ -19,10 +20,12 @@ from pathlib import Path
 
 import hydra
 
+from lsgzoo.data.checks import DataError
 from lsgzoo.training.checkpoints import RunDirError, check_run_dir_writable
 from lsgzoo.training.config import CONFIG_DIR, ConfigError, register_schemas
 
 USER_ERROR_STATUS = 2
+USER_ERRORS = (ConfigError, DataError)
 
 register_schemas()
 
@@ -42,13 +45,13 @@ def main(cfg) -> float:
     run_dir = hydra_cfg.runtime.output_dir
     try:
         return run_training(cfg, run_dir, list(hydra_cfg.overrides.task))
-    except ConfigError as error:
+    except USER_ERRORS as error:
         if hydra_cfg.mode == RunMode.MULTIRUN:
             raise  # the job is recorded as failed; Hydra runs the sweep's other jobs
         exit_on_user_error(error, Path(run_dir))
 
 
-def exit_on_user_error(error: ConfigError, run_dir: Path) -> None:
+def exit_on_user_error(error: ValueError, run_dir: Path) -> None:
     """Print the error as one line (where its traceback went included) and exit with status 2."""
     from lsgzoo.training.rundir import SUMMARY_FILE
 
