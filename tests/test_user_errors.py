@@ -140,3 +140,44 @@ def test_user_errors_exit_2_with_one_line_and_a_failed_summary(tmp_path, case):
     summary = read_summary(run_dir)
     assert summary["status"] == "failed" and expected in summary["error"]
     assert not (run_dir / "checkpoints" / "last.ckpt").exists()
+
+
+def cli_error(capsys, argv) -> str:
+    """`lsgzoo ARGV`'s one error line; it must exit with status 2."""
+    from lsgzoo.cli import main
+
+    with pytest.raises(SystemExit) as raised:
+        main(argv)
+    assert raised.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+def test_convert_of_a_missing_local_folder_says_so_before_trying_the_hub(tmp_path, capsys):
+    """Issue 23: `lsgzoo convert /nonexistent/model out` ended in huggingface_hub's repo-id OSError."""
+    assert cli_error(capsys, ["convert", "/nonexistent/model", str(tmp_path / "out")]) == (
+        "lsgzoo convert: error: /nonexistent/model: no such folder (give a local checkpoint folder or a hub name "
+        "such as facebook/bart-base)")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "file").write_text("x")
+    assert cli_error(capsys, ["convert", str(tmp_path / "empty"), str(tmp_path / "out")]).endswith(
+        "empty is not a checkpoint folder: it has no config.json")
+    assert cli_error(capsys, ["convert", str(tmp_path / "file"), str(tmp_path / "out")]).endswith(
+        "file is a file, not a checkpoint folder (a folder holding config.json)")
+    assert not (tmp_path / "out").exists()
+
+
+def test_export_and_report_name_a_missing_or_wrong_path(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "run" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "run" / "checkpoints" / "best.ckpt").write_bytes(b"")
+    assert cli_error(capsys, ["export", str(tmp_path / "missing"), str(tmp_path / "out")]).endswith(
+        "missing: no such folder; give a checkpoint folder or training run dir")
+    assert cli_error(capsys, ["export", str(tmp_path / "empty"), str(tmp_path / "out")]).endswith(
+        "empty is not a checkpoint folder or training run dir: it has no config.json")
+    assert cli_error(capsys, ["export", str(tmp_path / "run" / "checkpoints" / "best.ckpt"), str(tmp_path / "out")]
+                     ).endswith(f"best.ckpt is a Lightning checkpoint file; give the run dir that holds it "
+                                f"({tmp_path / 'run'})")
+    assert cli_error(capsys, ["report", str(tmp_path / "missing")]).startswith(
+        f"lsgzoo report: error: MULTIRUN_DIR {tmp_path / 'missing'} is not a folder")
