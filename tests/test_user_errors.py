@@ -181,3 +181,31 @@ def test_export_and_report_name_a_missing_or_wrong_path(tmp_path, capsys):
                                 f"({tmp_path / 'run'})")
     assert cli_error(capsys, ["report", str(tmp_path / "missing")]).startswith(
         f"lsgzoo report: error: MULTIRUN_DIR {tmp_path / 'missing'} is not a folder")
+
+
+def test_checkpoint_loads_at_test_time_are_weights_only(tmp_path, recwarn, caplog):
+    """Issue 23: every checkpoint write logged Lightning's "`weights_only` was not set", and the test-time load
+    of the best checkpoint was not the verified weights-only one."""
+    import torch
+
+    from lsgzoo.training.run import run_training
+
+    loads = []
+    real_load = torch.load
+
+    def recording_load(*args, **kwargs):
+        loads.append(kwargs.get("weights_only"))
+        return real_load(*args, **kwargs)
+
+    overrides = files_overrides(tmp_path, extra=["test_after_training=true", "trainer.max_steps=2",
+                                                 "trainer.val_check_interval=2", "checkpoint.every_n_train_steps=1"])
+    torch.load = recording_load
+    try:
+        run_training(compose_config(overrides), tmp_path / "run", overrides)
+    finally:
+        torch.load = real_load
+    summary = read_summary(tmp_path / "run")
+    assert summary["status"] == "completed" and "test/loss" in summary["metrics"]
+    assert loads and all(value is True for value in loads), loads
+    assert not [w for w in recwarn if "weights_only" in str(w.message)]
+    assert "weights_only" not in caplog.text
