@@ -146,6 +146,7 @@ def cli_error(capsys, argv) -> str:
     """`lsgzoo ARGV`'s one error line; it must exit with status 2."""
     from lsgzoo.cli import main
 
+    capsys.readouterr()
     with pytest.raises(SystemExit) as raised:
         main(argv)
     assert raised.value.code == 2
@@ -209,3 +210,55 @@ def test_checkpoint_loads_at_test_time_are_weights_only(tmp_path, recwarn, caplo
     assert loads and all(value is True for value in loads), loads
     assert not [w for w in recwarn if "weights_only" in str(w.message)]
     assert "weights_only" not in caplog.text
+
+
+def table_rows() -> dict[str, tuple[str, int]]:
+    """docs/user-errors.md's table: {id: (message start, exit status)}."""
+    rows = {}
+    for line in (ROOT / "docs" / "user-errors.md").read_text().splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 4 and cells[0] not in ("id", "") and not set(cells[0]) <= {"-"}:
+            rows[cells[0]] = (cells[2].strip("`"), int(cells[3]))
+    return rows
+
+
+def test_the_user_errors_table_matches_the_code(tmp_path, capsys):
+    from test_conversion_export import SOURCE
+
+    def config_error(overrides):
+        with pytest.raises(ConfigError) as raised:
+            compose_config(overrides)
+        return str(raised.value)
+
+    def data_error(name, **kwargs):
+        return failed_run(tmp_path / name, files_overrides((tmp_path / name).mkdir() or tmp_path / name, **kwargs))[0]
+
+    base = files_overrides(tmp_path)
+    produce = {
+        "global-tokens": lambda: config_error(["attention.num_global_tokens=-1"]),
+        "mask-first": lambda: config_error(["attention.mask_first_token=true", "attention.pool_with_global=false"]),
+        "block-size": lambda: config_error(["attention.block_size=0"]),
+        "missing-key": lambda: config_error([o for o in base if not o.startswith("data.source.train=")]),
+        "missing-file": lambda: failed_run(tmp_path / "m", [o if not o.startswith("data.source.train=")
+                                                            else "data.source.train=nope.jsonl" for o in base])[0],
+        "empty-file": lambda: data_error("e", train_raw=""),
+        "bad-line": lambda: data_error("b", train_raw=json.dumps(GOOD[0]) + "\n" + json.dumps(GOOD[1]) + "\n{\n"),
+        "not-text": lambda: data_error("t", train_records=[{"article": 5, "abstract": "x"}] * 3),
+        "missing-column": lambda: data_error("c", train_records=[{"article": "a b", "summary": "x"}] * 3),
+        "small-split": lambda: data_error("s", train_records=GOOD[:1]),
+        "long-target": lambda: config_error(["model=tiny", "data.max_target_length=600"]),
+        "unknown-key": lambda: failed_run(tmp_path / "k", [*base, "+data.source.colour=red"])[0],
+        "aclsum-target": lambda: failed_run(tmp_path / "a", ["data=aclsum", "data.max_source_length=4096",
+                                                             "data.source.target=conclusion"])[0],
+        "convert-missing": lambda: cli_error(capsys, ["convert", "/nonexistent/model", str(tmp_path / "out")]),
+        "export-missing": lambda: cli_error(capsys, ["export", "missing", str(tmp_path / "out")]),
+        "convert-range": lambda: cli_error(capsys, ["convert", str(SOURCE), str(tmp_path / "out"),
+                                                    "--num-global-tokens", "-1"]),
+    }
+    rows = table_rows()
+    assert set(rows) == set(produce)
+    for row, (expected, status) in rows.items():
+        message = produce[row]().split(": error: ", 1)[-1]
+        assert status == 2
+        pattern = ".*".join(re.escape(part) for part in expected.split("…"))
+        assert re.match(pattern, message), (row, message)
