@@ -235,7 +235,9 @@ def test_cli_help_is_helpful_and_light():
     (["convert", str(SOURCE), "OUT", "--sparsity-factor", "3"], "sparsity_factor"),
     (["convert", str(SOURCE), "OUT", "--sparsity-type", "nrom"], "registered selector"),
     (["convert", str(SOURCE), "OUT", "--architecture", "BertModel"], "cannot be converted"),
-    (["export", "does/not/exist", "OUT"], "config.json"),
+    (["convert", str(SOURCE), "OUT", "--num-global-tokens", "-1"], "num_global_tokens=-1 is out of range: it must "
+                                                                   "be an integer in [1, 512]"),
+    (["export", "does/not/exist", "OUT"], "does/not/exist: no such folder"),
     (["export", str(SOURCE), "OUT"], "not an LSG-BART checkpoint"),
 ])
 def test_cli_bad_arguments_fail_clearly(tmp_path, args, message):

@@ -5,6 +5,7 @@ import json
 import pytest
 import torch
 
+from lsgzoo.data.checks import DataError
 from lsgzoo.data.datamodule import TextDataModule, length_statistics
 from lsgzoo.data.sources import AclSumSource, FileSource, SyntheticSource
 from lsgzoo.data.tokenization import train_tokenizer
@@ -47,7 +48,7 @@ def test_file_source_errors_name_the_field(tmp_path):
     paths = write_split_files(tmp_path, "jsonl")
     with pytest.raises(ValueError, match="data.source.text_column: column 'body'"):
         FileSource(**paths, text_column="body").load()
-    with pytest.raises(FileNotFoundError, match="data.source.train"):
+    with pytest.raises(DataError, match="data.source.train"):
         FileSource(train=str(tmp_path / "missing.jsonl"), validation=paths["validation"])
     with pytest.raises(ValueError, match="exactly one of"):
         FileSource(**paths, target_column="abstract", label_column="label")

@@ -133,20 +133,28 @@ def test_config_validation_policy():
         LSGBartConfig(block_size=6, sparse_block_size=6, sparsity_factor=2)
     with pytest.raises(ValueError, match="multiple of sparsity_factor"):
         LSGBartConfig(block_size=16, sparsity_factor=3)
-    with pytest.warns(UserWarning, match="num_global_tokens"):
-        assert LSGBartConfig(num_global_tokens=0).num_global_tokens == 1
-    with pytest.warns(UserWarning, match="num_global_tokens"):
-        assert LSGBartConfig(num_global_tokens=600).num_global_tokens == 512
+    for value in (0, -1, 600):
+        with pytest.raises(ValueError, match=f"num_global_tokens={value} is out of range"):
+            LSGBartConfig(num_global_tokens=value)
 
 
-def test_mask_first_token_without_pool_with_global_warns_and_is_corrected(tmp_path):
-    with pytest.warns(UserWarning, match="pool_with_global"):
-        config = LSGBartConfig(mask_first_token=True, pool_with_global=False)
-    assert config.pool_with_global is True
+@pytest.mark.parametrize("stored, used", [({"num_global_tokens": 0}, {"num_global_tokens": 1}),
+                                          ({"num_global_tokens": 600}, {"num_global_tokens": 512}),
+                                          ({"mask_first_token": True, "pool_with_global": False},
+                                           {"pool_with_global": True})])
+def test_an_original_config_file_is_corrected_as_the_original_did_and_records_it(tmp_path, stored, used):
+    LSGBartConfig().save_pretrained(tmp_path)
+    saved = json.loads((tmp_path / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps({**saved, **stored}))
+    with pytest.warns(UserWarning, match="as the original LSG implementation corrected it"):
+        config = LSGBartConfig.from_pretrained(tmp_path)
+    assert {key: getattr(config, key) for key in used} == used
+    assert {key: getattr(config.lsg_attention, key) for key in used} == used
     config.save_pretrained(tmp_path)
+    assert {key: json.loads((tmp_path / "config.json").read_text())[key] for key in used} == used
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the corrected file loads cleanly
-        assert LSGBartConfig.from_pretrained(tmp_path).pool_with_global is True
+        LSGBartConfig.from_pretrained(tmp_path)
 
 
 # ---------------------------------------------------------------- loading

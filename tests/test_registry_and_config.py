@@ -72,11 +72,14 @@ def test_bad_settings_fail_early_naming_the_field(kwargs, field):
         LSGAttentionConfig(**kwargs)
 
 
-def test_original_auto_corrections_warn():
-    with pytest.warns(UserWarning, match="num_global_tokens=0 < 1"):
-        assert LSGAttentionConfig(num_global_tokens=0).num_global_tokens == 1
-    with pytest.warns(UserWarning, match="num_global_tokens=600 > 512"):
-        assert LSGAttentionConfig(num_global_tokens=600).num_global_tokens == 512
+def test_out_of_range_global_tokens_are_refused_naming_the_range():
+    for value in (0, -1, 600):
+        with pytest.raises(ValueError, match=rf"num_global_tokens={value} is out of range: it must be an integer "
+                                             r"in \[1, 512\]; use between 1 and 512"):
+            LSGAttentionConfig(num_global_tokens=value)
+
+
+def test_stride_factor_above_the_head_count_warns():
     with pytest.warns(UserWarning, match="heads"):
         LSGAttentionConfig(sparsity_type="stride", sparsity_factor=8, block_size=16, num_heads=4)
     with warnings.catch_warnings():

@@ -8,6 +8,7 @@ per family (`models.families`) that every head mapping derives from.
 
 import ast
 import dataclasses
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -216,12 +217,25 @@ def test_hydra_validates_once(validations):
     assert len(validations) == 1
 
 
-def test_corrections_reach_the_model_config():
-    with pytest.warns(UserWarning, match="pool_with_global=True"):
-        config = tiny_config(mask_first_token=True, pool_with_global=False)
+def test_corrections_of_a_loaded_file_reach_the_model_config(tmp_path):
+    tiny_config().save_pretrained(tmp_path)
+    saved = json.loads((tmp_path / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps({**saved, "mask_first_token": True, "pool_with_global": False,
+                                                      "num_global_tokens": 600}))
+    with pytest.warns(UserWarning) as caught:
+        config = LSGBartConfig.from_pretrained(tmp_path)
+    assert {"pool_with_global=False", "num_global_tokens=600"} <= {
+        part for warning in caught for part in ("pool_with_global=False", "num_global_tokens=600")
+        if part in str(warning.message)}
     assert config.pool_with_global and config.lsg_attention.pool_with_global
-    with pytest.warns(UserWarning, match="set to 512"):
-        assert tiny_config(num_global_tokens=600).num_global_tokens == 512
+    assert config.num_global_tokens == config.lsg_attention.num_global_tokens == 512
+
+
+def test_constructed_configs_are_refused_not_corrected():
+    with pytest.raises(ValueError, match="pool_with_global=True"):
+        tiny_config(mask_first_token=True, pool_with_global=False)
+    with pytest.raises(ValueError, match=r"num_global_tokens=600 is out of range: it must be an integer in \[1, 512\]"):
+        tiny_config(num_global_tokens=600)
 
 
 # ---------------------------------------------------------------- one head table

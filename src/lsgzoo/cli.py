@@ -1,7 +1,9 @@
 """The `lsgzoo` command: convert checkpoints (BART and the other families of `models.families`) to LSG,
 export Hub folders, report sweeps.
 
-Heavy libraries load only inside the chosen subcommand, so `--help` is instant.
+Heavy libraries load only inside the chosen subcommand, so `--help` is instant. A local path that does not
+exist or is not the folder a subcommand expects is said plainly (exit 2) before anything is loaded or the
+Hub is tried.
 """
 
 import argparse
@@ -32,12 +34,53 @@ def positive_int(text: str) -> int:
     return value
 
 
+def check_checkpoint_source(source: str) -> None:
+    """Raise unless `source` is a local checkpoint folder (holding config.json) or could be a hub name.
+
+    A string that is not a valid hub repo id (`/abs/path`, `./rel`, `a/b/c`) is a local path, so a missing
+    one says "no such folder" instead of the hub's repo-id error."""
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    path = Path(source).expanduser()
+    if path.exists():
+        check_checkpoint_folder(path, "checkpoint folder")
+        return
+    try:
+        validate_repo_id(source)
+    except HFValidationError:
+        raise FileNotFoundError(f"{source}: no such folder (give a local checkpoint folder or a hub name such as "
+                                "facebook/bart-base)") from None
+
+
+def check_checkpoint_folder(path: Path, kind: str) -> None:
+    """Raise unless `path` is a folder holding config.json (`kind`: what the message calls it)."""
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such folder; give a {kind}")
+    if not path.is_dir():
+        raise ValueError(f"{path} is a file, not a {kind} (a folder holding config.json)")
+    if not (path / "config.json").is_file():
+        raise ValueError(f"{path} is not a {kind}: it has no config.json")
+
+
+def check_export_source(path: Path) -> None:
+    """Raise unless `path` is a training run dir or an LSG checkpoint folder."""
+    from lsgzoo.training.rundir import is_run_dir
+
+    if path.is_file() and path.suffix == ".ckpt":
+        raise ValueError(f"{path} is a Lightning checkpoint file; give the run dir that holds it "
+                         f"({path.parent.parent if path.parent.name == 'checkpoints' else 'the run dir'})")
+    if not is_run_dir(path):
+        check_checkpoint_folder(path, "checkpoint folder or training run dir")
+
+
 def add_pattern_flags(parser) -> None:
-    """One flag per pattern key of `LSGKeys` (`--block-size` ...), typed and documented from its field."""
+    """One flag per pattern key of `LSGKeys` (`--block-size` ...), typed and documented (range included) from its
+    field; the model config checks the value against the same range."""
     for field in PATTERN_FIELDS:
         kind = next(t for t in (*typing.get_args(field.type), field.type) if t is not type(None))
         parser.add_argument("--" + field.name.replace("_", "-"), type=kind,
-                            help=f"{field.metadata['help']} (default {field.default})")
+                            help=f"{field.metadata['help']}: {field.metadata['range'].text()} (default {field.default})")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -127,6 +170,7 @@ def run_convert(args) -> int:
 
     if args.out.exists() and not args.overwrite:
         raise FileExistsError(f"{args.out} exists; choose a new folder or pass --overwrite")
+    check_checkpoint_source(args.source)
     lsg = {key: getattr(args, key) for key in LSG_PATTERN_KEYS if getattr(args, key) is not None}
     model, tokenizer, report = convert_to_lsg(
         args.source, args.max_length, architecture=args.architecture, random_global_init=args.random_global_init,
@@ -142,6 +186,7 @@ def run_convert(args) -> int:
 def run_export(args) -> int:
     from lsgzoo.hub import export_model
 
+    check_export_source(args.source)
     out = export_model(args.source, args.out, task=args.task, overwrite=args.overwrite)
     print(f"exported {args.source} to {out}")
     return 0

@@ -11,7 +11,7 @@ Examples:
 
 The evaluated config is the run's own, changed by these overrides (`lsgzoo.training.evaluate`). A user error
 (`ConfigError`: no checkpoint, a task the tokenizer does not know, a length beyond the positions, an unknown
-attention key) prints one line, `lsgzoo.eval: error: ...`, and exits with status 2; in a multirun the job is
+attention key; `DataError`: a data file or setting the data cannot honour) prints one line, `lsgzoo.eval: error: ...`, and exits with status 2; in a multirun the job is
 recorded as failed and the others run.
 """
 
@@ -22,8 +22,8 @@ from pathlib import Path
 import hydra
 
 from lsgzoo.attention.keys import LSG_KEYS
-from lsgzoo.train import USER_ERROR_STATUS, exit_on_user_error, fail_early_on_an_unwritable_run_dir
-from lsgzoo.training.config import CONFIG_DIR, ConfigError, register_schemas
+from lsgzoo.train import USER_ERROR_STATUS, USER_ERRORS, exit_on_user_error, fail_early_on_an_unwritable_run_dir
+from lsgzoo.training.config import CONFIG_DIR, register_schemas
 
 PROGRAM = "lsgzoo.eval"
 
@@ -41,7 +41,7 @@ def main(cfg) -> float:
     run_dir = hydra_cfg.runtime.output_dir
     try:
         return run_evaluation(cfg, run_dir, list(hydra_cfg.overrides.task))
-    except ConfigError as error:
+    except USER_ERRORS as error:
         if hydra_cfg.mode == RunMode.MULTIRUN:
             raise
         exit_on_user_error(error, Path(run_dir), PROGRAM)

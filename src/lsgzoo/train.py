@@ -8,8 +8,9 @@ Examples:
   python -m lsgzoo.train --help                            # config groups and the composed config
 Heavy libraries (Lightning, transformers) load only once a run starts.
 
-A user error (`ConfigError`: a bad config value, resume=true without a checkpoint) prints one line,
-`lsgzoo.train: error: ...`, and exits with status 2; its traceback is kept in the run dir's summary.json.
+A user error (`ConfigError`: a bad config value, resume=true without a checkpoint; `DataError`: a data
+file or source setting the data cannot honour) prints one line, `lsgzoo.train: error: ...`, and exits
+with status 2; its traceback is kept in the run dir's summary.json (docs/user-errors.md lists them).
 In a multirun the failing job is recorded and the other jobs still run (Hydra reports the error at the
 end, status 1), as for any other failure.
 
@@ -24,11 +25,13 @@ from pathlib import Path
 
 import hydra
 
+from lsgzoo.data.checks import DataError
 from lsgzoo.training.checkpoints import RunDirError, check_run_dir_writable
 from lsgzoo.training.config import CONFIG_DIR, ConfigError, register_schemas
 from lsgzoo.training.stopping import Interrupted, end_process, install_sweep_stop
 
 USER_ERROR_STATUS = 2
+USER_ERRORS = (ConfigError, DataError)
 
 register_schemas()
 
@@ -57,7 +60,7 @@ def main(cfg) -> float:
                 return job.best_score
             cfg, overrides = job.cfg, job.overrides
         return run_training(cfg, run_dir, overrides)
-    except ConfigError as error:
+    except USER_ERRORS as error:
         if multirun:  # the job is recorded as failed (or, refused, left as it was); the other jobs run
             print(f"lsgzoo.train: error: job {hydra_cfg.job.num}: {error}", file=sys.stderr, flush=True)
             raise
@@ -66,7 +69,7 @@ def main(cfg) -> float:
         end_process(stop)
 
 
-def exit_on_user_error(error: ConfigError, run_dir: Path, program: str = "lsgzoo.train") -> None:
+def exit_on_user_error(error: ValueError, run_dir: Path, program: str = "lsgzoo.train") -> None:
     """Print the error as one line (where its traceback went included) and exit with status 2."""
     from lsgzoo.training.rundir import SUMMARY_FILE
 

@@ -2,20 +2,20 @@
 
 The keys (names, types, model defaults) are `attention.keys.LSGKeys`; this module adds the two values
 the host model supplies (attention dropout, head count) and the validation. A config is validated
-once, at construction: impossible or crashing combinations raise a `ValueError` naming the field and
-the fix; the original implementation's auto-corrections (global-token clamping, `pool_with_global`
-under `mask_first_token`) are kept, with a warning. A model builds one and hands the same object to
-every layer and selector.
+once, at construction: a value outside its key's range (`attention.keys.KeyRange`) and impossible or
+crashing combinations raise a `ValueError` naming the key and the fix. Nothing is corrected, so what a
+run records is what ran; the original implementation's auto-corrections (global-token clamping,
+`pool_with_global` under `mask_first_token`) are `original_corrections`, applied only when a
+checkpoint's config.json is read. A model builds one and hands the same object to every layer and
+selector.
 """
 
 import warnings
 from dataclasses import dataclass
 
 from lsgzoo.attention.backends import BACKEND_CHOICES, DEFAULT_BACKEND
-from lsgzoo.attention.keys import LSGKeys
+from lsgzoo.attention.keys import LSG_KEYS, MAX_GLOBAL_TOKENS, LSGKeys, key_problem
 from lsgzoo.selectors.registry import get_selector_class
-
-MAX_GLOBAL_TOKENS = 512
 
 
 @dataclass(kw_only=True)
@@ -50,24 +50,16 @@ def sparse_is_enabled(cfg) -> bool:
     return get_selector_class(cfg.sparsity_type).produces_keys
 
 
-def _require_int(cfg, name: str, minimum: int, fix: str):
-    value = getattr(cfg, name)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name}={value!r} must be an integer; {fix}")
-    if value < minimum:
-        raise ValueError(f"{name}={value} must be >= {minimum}; {fix}")
-
-
 def validate_attention_settings(cfg) -> None:
-    """Validate (and where the original did, auto-correct) an `LSGAttentionConfig` in place."""
-    _require_int(cfg, "block_size", 1, "use a positive block length such as 64 or 128")
-    if cfg.sparse_block_size is None:
-        pass
-    else:
-        _require_int(cfg, "sparse_block_size", 0, "use 0 (or None) to disable sparse keys, else e.g. 128")
-    if isinstance(cfg.sparsity_factor, bool) or not isinstance(cfg.sparsity_factor, int):
-        raise ValueError(f"sparsity_factor={cfg.sparsity_factor!r} must be an integer (≤ 0 disables sparse keys)")
-    _require_int(cfg, "lsh_num_pre_rounds", 0, "use 0 or more pre-hashing rounds (default 1)")
+    """Raise `ValueError` (key, range or constraint, fix) unless `cfg`'s settings can run as they are.
+
+    Nothing is corrected: a run records exactly the settings it ran with. The original's corrections,
+    for loading its checkpoints, are `original_corrections`.
+    """
+    for name in LSG_KEYS:
+        problem = key_problem(name, getattr(cfg, name))
+        if problem is not None:
+            raise ValueError(problem)
     if not 0.0 <= float(cfg.attention_dropout) < 1.0:
         raise ValueError(f"attention_dropout={cfg.attention_dropout} must be in [0, 1)")
 
@@ -82,16 +74,6 @@ def validate_attention_settings(cfg) -> None:
             "use a factor no larger than the head count",
             stacklevel=3,
         )
-
-    g = cfg.num_global_tokens
-    if isinstance(g, bool) or not isinstance(g, int):
-        raise ValueError(f"num_global_tokens={g!r} must be an integer in [1, {MAX_GLOBAL_TOKENS}]")
-    if g < 1:
-        warnings.warn(f"num_global_tokens={g} < 1: set to 1 (the format needs one global token)", stacklevel=3)
-        cfg.num_global_tokens = 1
-    elif g > MAX_GLOBAL_TOKENS:
-        warnings.warn(f"num_global_tokens={g} > {MAX_GLOBAL_TOKENS}: set to {MAX_GLOBAL_TOKENS}", stacklevel=3)
-        cfg.num_global_tokens = MAX_GLOBAL_TOKENS
 
     bs, sf = cfg.block_size, cfg.sparsity_factor
     if sf > 0 and bs % sf != 0:
@@ -114,13 +96,23 @@ def validate_attention_settings(cfg) -> None:
             f"({DEFAULT_BACKEND!r} picks the fastest for the device, 'eager' is the reference)"
         )
     if cfg.mask_first_token and not cfg.pool_with_global:
-        warnings.warn(
-            "mask_first_token=True requires pool_with_global=True (token 0 is hidden, so it takes the "
-            "first global token's output): setting pool_with_global=True",
-            stacklevel=3,
-        )
-        cfg.pool_with_global = True
+        raise ValueError("mask_first_token=True needs pool_with_global=True (token 0 is hidden, so it takes the "
+                         "first global token's output); set pool_with_global=True or mask_first_token=False")
 
+
+def original_corrections(settings: dict) -> dict[str, tuple]:
+    """The corrections the original LSG-BART applied to its config values: {key: (value, corrected)}.
+
+    Only for values read from a checkpoint's config.json (`models.lsg_config`), so that the original's
+    checkpoints load as they did there; everywhere else an out-of-range value is an error.
+    """
+    corrections = {}
+    g = settings.get("num_global_tokens")
+    if isinstance(g, int) and not isinstance(g, bool) and not 1 <= g <= MAX_GLOBAL_TOKENS:
+        corrections["num_global_tokens"] = (g, min(max(g, 1), MAX_GLOBAL_TOKENS))
+    if settings.get("mask_first_token") and settings.get("pool_with_global") is False:
+        corrections["pool_with_global"] = (False, True)
+    return corrections
 
 def _divisors(n: int) -> list[int]:
     return [d for d in range(1, min(n, 64) + 1) if n % d == 0]

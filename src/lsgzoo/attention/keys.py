@@ -7,6 +7,11 @@ read from and written to config.json under these names), the Hydra schema of `co
 A key added here is a checkpoint field, a Hydra key and a sweepable setting at once; the keys that
 shape the pattern are also `lsgzoo convert` flags and the first columns of sweep tables.
 
+Each key's valid range is part of its field (`KeyRange`, in the field's metadata): `key_problem`
+checks a value against it, and `LSGAttentionConfig`'s validation, the model configs, the Hydra run's
+`ConfigError`, the `lsgzoo convert` flags and docs/user-errors.md all read it from there. Names that a
+registry owns (selectors, backends) are checked against that registry by `attention.config`.
+
 Defaults are the original LSG-BART's (block 128, sparse block 128, factor 2, "norm"). This
 module imports nothing heavy, so the Hydra entry point builds its schema without torch.
 """
@@ -16,9 +21,52 @@ from dataclasses import dataclass, field, fields
 AUTO_BACKEND = "auto"
 
 
-def _pattern(default, flag_help: str):
-    """A key that shapes the attention pattern: a core column of sweep tables and a `lsgzoo convert` flag."""
-    return field(default=default, metadata={"pattern": True, "help": flag_help})
+@dataclass(frozen=True)
+class KeyRange:
+    """The values an LSG key accepts: `kind` (int, bool or str), an inclusive [minimum, maximum] for ints
+    (None: unbounded), whether None is allowed, and for names the registry that owns them (text only)."""
+
+    kind: type
+    minimum: int | None = None
+    maximum: int | None = None
+    allow_none: bool = False
+    registry: str | None = None
+
+    def text(self) -> str:
+        """The range in words, e.g. "an integer in [1, 512]" (what error messages and the docs show)."""
+        if self.kind is bool:
+            words = "true or false"
+        elif self.kind is str:
+            words = f"a name {self.registry}"
+        elif self.minimum is not None and self.maximum is not None:
+            words = f"an integer in [{self.minimum}, {self.maximum}]"
+        elif self.minimum is not None:
+            words = f"an integer >= {self.minimum}"
+        else:
+            words = "an integer"
+        return f"{words} or null" if self.allow_none else words
+
+    def contains(self, value) -> bool:
+        if value is None:
+            return self.allow_none
+        if self.kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+            return False
+        if not isinstance(value, self.kind):
+            return False
+        return ((self.minimum is None or value >= self.minimum)
+                and (self.maximum is None or value <= self.maximum))
+
+
+def _key(default, valid: KeyRange, fix: str, flag_help: str | None = None):
+    """An LSG key: its default, valid range and the fix an error suggests; `flag_help` marks a key that
+    shapes the attention pattern (a core column of sweep tables and a `lsgzoo convert` flag)."""
+    metadata = {"range": valid, "fix": fix}
+    if flag_help is not None:
+        metadata.update(pattern=True, help=flag_help)
+    return field(default=default, metadata=metadata)
+
+
+MAX_GLOBAL_TOKENS = 512
 
 
 @dataclass(kw_only=True)
@@ -44,23 +92,47 @@ class LSGKeys:
     `pool_with_global`), and the attention ignores them.
     """
 
-    sparsity_type: str | None = _pattern("norm", "sparse selector: none, norm, pooling, lsh, stride, block_stride, "
-                                                 "bos_pooling, ...")
-    block_size: int = _pattern(128, "local block size")
-    sparse_block_size: int | None = _pattern(128, "sparse block size, 0 = none")
-    sparsity_factor: int = _pattern(2, "sparse compression factor")
-    num_global_tokens: int = _pattern(1, "global tokens, 1-512")
-    lsh_num_pre_rounds: int = 1
-    mask_first_token: bool = False
-    adaptive: bool = True
-    lsg_backend: str = AUTO_BACKEND
-    pass_global_tokens_to_decoder: bool = True
-    pool_with_global: bool = True
-
+    sparsity_type: str | None = _key(
+        "norm", KeyRange(str, allow_none=True, registry="of the selector registry (none: local + global only)"),
+        "use a registered selector such as norm, pooling or none",
+        "sparse selector: none, norm, pooling, lsh, stride, block_stride, bos_pooling, ...")
+    block_size: int = _key(128, KeyRange(int, minimum=1), "use a positive block length such as 64 or 128",
+                           "local block size")
+    sparse_block_size: int | None = _key(128, KeyRange(int, minimum=0, allow_none=True),
+                                         "use 0 (or null) to disable sparse keys, else e.g. 128",
+                                         "sparse block size, 0 = none")
+    sparsity_factor: int = _key(2, KeyRange(int), "use an integer such as 2, 4 or 8 (<= 0 disables sparse keys)",
+                                "sparse compression factor")
+    num_global_tokens: int = _key(1, KeyRange(int, minimum=1, maximum=MAX_GLOBAL_TOKENS),
+                                  f"use between 1 and {MAX_GLOBAL_TOKENS} global tokens (the format needs one)",
+                                  f"global tokens, 1-{MAX_GLOBAL_TOKENS}")
+    lsh_num_pre_rounds: int = _key(1, KeyRange(int, minimum=0), "use 0 or more pre-hashing rounds (default 1)")
+    mask_first_token: bool = _key(False, KeyRange(bool), "use true or false")
+    adaptive: bool = _key(True, KeyRange(bool), "use true or false")
+    lsg_backend: str = _key(AUTO_BACKEND, KeyRange(str, registry="of attention.backends"),
+                            "use auto (the fastest for the device) or a backend named in attention.backends")
+    pass_global_tokens_to_decoder: bool = _key(True, KeyRange(bool), "use true or false")
+    pool_with_global: bool = _key(True, KeyRange(bool), "use true or false")
 
 LSG_KEYS = tuple(key.name for key in fields(LSGKeys))
 PATTERN_FIELDS = tuple(key for key in fields(LSGKeys) if key.metadata.get("pattern"))
 LSG_PATTERN_KEYS = tuple(key.name for key in PATTERN_FIELDS)
+
+
+KEY_FIELDS = {key.name: key for key in fields(LSGKeys)}
+
+
+def key_range(name: str) -> KeyRange:
+    """The valid range of LSG key `name`."""
+    return KEY_FIELDS[name].metadata["range"]
+
+
+def key_problem(name: str, value) -> str | None:
+    """None when `value` is in key `name`'s range, else the one-line error: key, value, range and fix."""
+    valid = key_range(name)
+    if valid.contains(value):
+        return None
+    return f"{name}={value!r} is out of range: it must be {valid.text()}; {KEY_FIELDS[name].metadata['fix']}"
 
 
 def lsg_key_values(source) -> dict:

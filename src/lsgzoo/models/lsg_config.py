@@ -9,10 +9,12 @@ original's names; `model_type` stays the base family's, `base_model_prefix` is "
 checkpoint as LSG) and `auto_map` always points at the family's exported code (`models.families`).
 
 Validation runs once per construction (so also on `from_pretrained`): the config builds its
-`LSGAttentionConfig`, whose construction raises `ValueError` for unknown selectors and combinations
-that would crash at forward time, and corrects what the original corrected (`num_global_tokens`
-clamped to [1, 512], `pool_with_global=True` under `mask_first_token`) with a warning; the corrected
-values are written back. The model hands that one object to every encoder layer. Assigning an LSG key
+`LSGAttentionConfig`, whose construction raises `ValueError` for values out of their key's range,
+unknown selectors and combinations that would crash at forward time. Only values read from a
+checkpoint's config.json get what the original corrected (`num_global_tokens` clamped to [1, 512],
+`pool_with_global=True` under `mask_first_token`; `attention.config.original_corrections`), with a
+warning naming the file's value and the one used, so the original's checkpoints load as they did; the
+config then holds the value that runs, which is what it saves. The model hands that one object to every encoder layer. Assigning an LSG key
 (or the dropout or head count) later drops it, and the next model built from the config validates again.
 """
 
@@ -21,7 +23,7 @@ from dataclasses import dataclass
 
 from huggingface_hub.dataclasses import strict
 
-from lsgzoo.attention.config import LSGAttentionConfig
+from lsgzoo.attention.config import LSGAttentionConfig, original_corrections
 from lsgzoo.attention.keys import LSG_KEYS, LSGKeys, lsg_key_values
 from lsgzoo.models.families import family_of_class
 
@@ -74,7 +76,13 @@ class LSGConfigMixin:
         """transformers' `from_dict`, with LSG-key overrides merged into the file's values before the one
         validation (transformers would assign them after construction)."""
         overrides = {key: kwargs.pop(key) for key in LSG_KEYS if key in kwargs}
-        return super().from_dict({**config_dict, **overrides}, **kwargs)
+        corrected = dict(config_dict)
+        for key, (value, used) in original_corrections(config_dict).items():
+            warnings.warn(f"the checkpoint's config has {key}={value!r}, which is out of range; it runs with "
+                          f"{key}={used!r}, as the original LSG implementation corrected it, and this config "
+                          "records that value", stacklevel=2)
+            corrected[key] = used
+        return super().from_dict({**corrected, **overrides}, **kwargs)
 
     def __setattr__(self, key, value):
         super().__setattr__(key, value)
@@ -82,13 +90,10 @@ class LSGConfigMixin:
             self.__dict__.pop(LSG_ATTENTION_ATTRIBUTE, None)
 
     def build_lsg_attention(self) -> LSGAttentionConfig:
-        """Validate the LSG keys (once) into an `LSGAttentionConfig`, write its corrections back, keep it."""
+        """Validate the LSG keys (once) into an `LSGAttentionConfig` and keep it."""
         settings = LSGAttentionConfig(**self.lsg_settings(),
                                       attention_dropout=float(getattr(self, self.lsg_dropout_key()) or 0.0),
                                       num_heads=getattr(self, self.lsg_heads_key()))
-        for key, value in lsg_key_values(settings).items():
-            if getattr(self, key) != value:
-                setattr(self, key, value)
         self.__dict__[LSG_ATTENTION_ATTRIBUTE] = settings
         return settings
 

@@ -7,6 +7,32 @@ from lsgzoo.training.config import ConfigError, attention_settings, validate_mod
 from lsgzoo.training.rundir import TOKENIZER_DIR
 
 
+def build_source(cfg):
+    """The run's data source (`cfg.data.source`, built by Hydra) and its loaded, checked splits.
+
+    A source that refuses its settings or its data raises `DataError`; Hydra's wrapper around errors in
+    a `_target_`'s constructor is taken off, so it reaches the user as the one-line error it is. Raises
+    before any tokenizer or model is built.
+    """
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate
+
+    from lsgzoo.data.checks import DataError, check_splits
+
+    try:
+        source = instantiate(cfg.data.source)
+    except InstantiationException as error:
+        cause = error.__cause__
+        if isinstance(cause, DataError):
+            raise cause from None
+        if isinstance(cause, (ValueError, TypeError)):  # a task's settings, or a key the source does not take
+            raise DataError(f"data.source: {cause}") from None
+        raise
+    raw = source.load()
+    check_splits(raw, cfg.data.batch_size)
+    return source, raw
+
+
 def build_tokenizer(cfg, datasets, run_dir: Path, extra_texts=()):
     """The checkpoint's tokenizer, the run's saved one (resume), or one trained on the train split.
 

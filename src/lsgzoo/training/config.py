@@ -51,6 +51,11 @@ def validate_config(cfg) -> None:
     """Value checks that must pass before any data is loaded or model built."""
     from lsgzoo.attention.config import LSGAttentionConfig
 
+    from omegaconf import OmegaConf
+
+    missing = OmegaConf.missing_keys(cfg)
+    _check(not missing, min(missing, default=""), "has no value; set it on the command line, e.g. "
+           f"{min(missing, default='')}=...")
     settings = attention_settings(cfg)
     sparsity = settings["sparsity_type"]
     _check(cfg.data.task in ("seq2seq", "classification"), "data.task", "use seq2seq or classification")
@@ -74,6 +79,7 @@ def validate_config(cfg) -> None:
     validate_metrics(data)
     if data.task == "seq2seq":
         validate_generation(data.generation)
+        validate_target_length(cfg)
     if cfg.model.name_or_path is None:
         _check(cfg.model.max_position_embeddings >= data.max_source_length, "model.max_position_embeddings",
                f"{cfg.model.max_position_embeddings} < data.max_source_length={data.max_source_length}; raise it")
@@ -124,6 +130,31 @@ def validate_model_family(cfg):
         raise ConfigError(f"data.task: {source} has no {cfg.data.task} head; with this model use data.task="
                           f"{' or '.join(tasks) or '(none of seq2seq, classification)'}") from None
     return family
+
+
+def decoder_positions(cfg) -> int | None:
+    """How many target positions the run's decoder has (`max_position_embeddings` of the model it builds or
+    loads), None when the config does not say."""
+    if cfg.model.name_or_path is None:
+        return cfg.model.get("max_position_embeddings")
+    import json
+
+    return json.loads((Path(str(cfg.model.name_or_path)) / "config.json").read_text()).get("max_position_embeddings")
+
+
+def validate_target_length(cfg) -> None:
+    """Targets (data.max_target_length) and generated text (data.generation.max_new_tokens) fit the decoder."""
+    positions = decoder_positions(cfg)
+    if positions is None:
+        return
+    data = cfg.data
+    _check(data.max_target_length <= positions, "data.max_target_length",
+           f"{data.max_target_length} is longer than the decoder allows ({positions} positions); use at most "
+           f"{positions}")
+    new_tokens = (data.generation or {}).get("max_new_tokens")
+    _check(new_tokens is None or new_tokens < positions, "data.generation.max_new_tokens",
+           f"{new_tokens} does not fit the decoder's {positions} positions (with the start token); use at most "
+           f"{positions - 1}")
 
 
 def validate_metrics(data) -> None:

@@ -349,10 +349,9 @@ def write_examples(run_dir: Path, scores: list[float]) -> Path:
 
 def _evaluate(cfg, run_dir: Path, source_dir: Path, checkpoint: Path, summary: dict) -> float:
     import lightning as L
-    from hydra.utils import instantiate
     from omegaconf import OmegaConf
 
-    from lsgzoo.training.builders import build_data_and_module
+    from lsgzoo.training.builders import build_data_and_module, build_source
     from lsgzoo.training.callbacks import EvaluationRecorder, PeakMemory
     from lsgzoo.training.run import label_count
     from lsgzoo.training.rundir import write_summary
@@ -365,8 +364,7 @@ def _evaluate(cfg, run_dir: Path, source_dir: Path, checkpoint: Path, summary: d
 
         torch.set_num_threads(cfg.num_threads)
     L.seed_everything(cfg.seed, workers=True)
-    source = instantiate(cfg.data.source)
-    raw = source.load()
+    source, raw = build_source(cfg)
     steps = cfg.finetune.steps
     tokenizer = load_tokenizer(cfg, source_dir)
     check_vocabulary(tokenizer, source, raw, ["train", cfg.split] if steps else [cfg.split], cfg.data.name,

@@ -17,14 +17,18 @@ import torch
 from lightning.pytorch.callbacks import Callback, Checkpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from lsgzoo.training.checkpoints import save_atomically
+from lsgzoo.training.checkpoints import save_atomically, verify_checkpoint
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """Lightning's torch checkpoint IO, writing through `save_atomically`."""
+    """Lightning's torch checkpoint IO, writing through `save_atomically` and reading every checkpoint (resume,
+    test, predict) through `verify_checkpoint` and a weights-only load: never a pickle load."""
 
     def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
         save_atomically(checkpoint, path)
+
+    def load_checkpoint(self, path, map_location=None, weights_only=None) -> dict:
+        return torch.load(verify_checkpoint(path), map_location=map_location or "cpu", weights_only=True)
 
 
 def _validation_follows(trainer) -> bool:
@@ -65,7 +69,7 @@ class LastCheckpoint(Checkpoint):
             self._save(trainer)
 
     def _save(self, trainer) -> None:
-        trainer.save_checkpoint(str(self.path))
+        trainer.save_checkpoint(str(self.path), weights_only=False)  # the full training state, for resume
         self._saved_step = trainer.global_step
 
 

@@ -88,10 +88,9 @@ def relative_to_run_dir(path, run_dir: Path) -> str:
 
 def _train(cfg, run_dir: Path, summary: dict) -> float:
     import lightning as L
-    from hydra.utils import instantiate
     from omegaconf import OmegaConf
 
-    from lsgzoo.training.builders import build_data_and_module, build_model, build_tokenizer
+    from lsgzoo.training.builders import build_data_and_module, build_model, build_source, build_tokenizer
     from lsgzoo.training.callbacks import PeakMemory
     from lsgzoo.training.checkpoints import check_free_space, resume_checkpoint
 
@@ -103,8 +102,7 @@ def _train(cfg, run_dir: Path, summary: dict) -> float:
 
         torch.set_num_threads(cfg.num_threads)
     L.seed_everything(cfg.seed, workers=True)
-    source = instantiate(cfg.data.source)
-    raw = source.load()
+    source, raw = build_source(cfg)
     corpus = source.tokenizer_corpus() if hasattr(source, "tokenizer_corpus") else ()
     tokenizer = build_tokenizer(cfg, raw, run_dir, corpus)
     num_labels = label_count(raw["train"]) if cfg.data.task == "classification" else None
