@@ -97,7 +97,7 @@ def variable_length_run(out: Path, device: torch.device, sizes: dict, steps: int
     max_length = -(-(high + 2) // sizes["block"]) * sizes["block"]  # + <s> </s>, up to a block multiple
     overrides = ["data=files", f"data.source.train={files['train']}", f"data.source.validation={files['validation']}",
                  "data.tokenizer_kind=word", f"data.max_source_length={max_length}", "data.batch_size=4",
-                 "data.eval_batch_size=4", "data.generation.max_new_tokens=4",
+                 "data.eval_batch_size=4", "data.max_target_length=8", "data.generation.max_new_tokens=4",
                  f"attention.block_size={sizes['block']}", f"attention.sparse_block_size={sizes['block']}",
                  f"trainer.max_steps={steps}", f"trainer.val_check_interval={steps}", "trainer.limit_val_batches=1",
                  "test_after_training=false", "logger=csv", "trainer.enable_progress_bar=false",
