@@ -56,7 +56,7 @@ except ImportError:  # torch < 2.5
 
 TILE = 128  # FlexAttention's default tile (rows of queries × rows of keys per block-sparse entry)
 MAX_KERNELS = 64  # compiled shapes allowed in one process (dynamo's recompile limit for the kernel, raised to it)
-logger = logging.getLogger(__name__)
+kernel_logger = logging.getLogger(__name__)
 
 
 class KernelUnavailable(RuntimeError):
@@ -154,7 +154,7 @@ def run_compiled(query, keys, values, score_mod, block_mask, scale: float, lengt
     if new:
         if len(KERNEL_LOG.seen) >= MAX_KERNELS:
             raise KERNEL_LOG.fall_back(key, f"more than {MAX_KERNELS} compiled shapes")
-        logger.info("compiling attention kernel for length %d (bucket %d, %s)", length, query.shape[-2],
+        kernel_logger.info("compiling attention kernel for length %d (bucket %d, %s)", length, query.shape[-2],
                     str(query.dtype).removeprefix("torch."))
     started = time.perf_counter()
     try:

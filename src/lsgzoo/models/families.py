@@ -42,9 +42,9 @@ class Family:
         converted model's own table of the new length, as the original's `resize_position_embeddings`).
     The conversion facts default to the BERT-like encoders' `embeddings` module (no offset rows).
     config_keys: what training's family-neutral model settings are called in this family's config
-        (`model.dropout`, `model.attention_dropout`, and the encoder head count `num_heads`), as
+        (`model.dropout`, `model.attention_dropout`, the encoder head count `num_heads`, its FFN width `ffn_dim`), as
         (training name, config field) pairs; the default is BERT's names. The LSG config reads LSG
-        attention's dropout and head count from the last two (`LSGConfigMixin.lsg_host_keys`).
+        attention's dropout and head count from "attention_dropout" and "num_heads" (`LSGConfigMixin.lsg_host_keys`).
     token_ids: the config's special-token ids a from-scratch model takes from its tokenizer, as
         (config field, tokenizer attribute) pairs; the default is the padding id only.
     """
@@ -67,11 +67,11 @@ class Family:
     position_rule: str = "tile"
     config_keys: tuple[tuple[str, str], ...] = (
         ("dropout", "hidden_dropout_prob"), ("attention_dropout", "attention_probs_dropout_prob"),
-        ("num_heads", "num_attention_heads"))
+        ("num_heads", "num_attention_heads"), ("ffn_dim", "intermediate_size"))
     token_ids: tuple[tuple[str, str], ...] = (("pad_token_id", "pad_token_id"),)
 
     def config_key(self, name: str) -> str:
-        """The config field behind a training name ("dropout", "attention_dropout", "num_heads")."""
+        """The config field behind a family-neutral name ("dropout", "attention_dropout", "num_heads", "ffn_dim")."""
         keys = dict(self.config_keys)
         if name not in keys:
             raise KeyError(f"the {self.display_name} row of FAMILIES maps no {name!r}; it maps {sorted(keys)}")
@@ -128,7 +128,7 @@ def roberta_like(name: str, display_name: str, stem: str, model_type: str | None
 # BART's names for training's model settings, and the special-token ids its from-scratch config takes from the
 # tokenizer (decoder start and forced end: eos); mBART's and Pegasus's config fields are BART's.
 SEQ2SEQ_CONFIG_KEYS = (("dropout", "dropout"), ("attention_dropout", "attention_dropout"),
-                       ("num_heads", "encoder_attention_heads"))
+                       ("num_heads", "encoder_attention_heads"), ("ffn_dim", "encoder_ffn_dim"))
 SEQ2SEQ_TOKEN_IDS = (("pad_token_id", "pad_token_id"), ("bos_token_id", "bos_token_id"),
                      ("eos_token_id", "eos_token_id"), ("decoder_start_token_id", "eos_token_id"),
                      ("forced_eos_token_id", "eos_token_id"))
@@ -177,7 +177,8 @@ FAMILIES = (
         code_module="modeling_lsg_distilbert", code_files=("models/modeling_lsg_distilbert.py",),
         heads=encoder_heads("DistilBert", without=("ForPreTraining",)),
         default_architecture="DistilBertForMaskedLM",
-        config_keys=(("dropout", "dropout"), ("attention_dropout", "attention_dropout"), ("num_heads", "n_heads")),
+        config_keys=(("dropout", "dropout"), ("attention_dropout", "attention_dropout"), ("num_heads", "n_heads"),
+                     ("ffn_dim", "hidden_dim")),
         description="DistilBERT whose self-attention is LSG (Local + Sparse + Global); embeddings and heads are "
                     "DistilBERT's.",
     ),

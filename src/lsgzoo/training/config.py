@@ -47,13 +47,29 @@ def _check(condition: bool, key: str, message: str) -> None:
         raise ConfigError(f"{key}: {message}")
 
 
+def missing_keys(cfg) -> set[str]:
+    """The run config's keys that have no value ("???"), by full dotted key; Hydra's own node (present when
+    composed with `return_hydra_config`, and holding job keys only a launch fills in) is not the run's."""
+    from omegaconf import OmegaConf
+
+    missing = set()
+    for key in cfg:
+        if key == "hydra":
+            continue
+        if OmegaConf.is_missing(cfg, key):
+            missing.add(str(key))
+        elif OmegaConf.is_config(cfg[key]):
+            missing |= OmegaConf.missing_keys(cfg[key])
+    return missing
+
+
 def validate_config(cfg) -> None:
     """Value checks that must pass before any data is loaded or model built."""
     from lsgzoo.attention.config import LSGAttentionConfig
 
     from omegaconf import OmegaConf
 
-    missing = OmegaConf.missing_keys(cfg)
+    missing = missing_keys(cfg)
     _check(not missing, min(missing, default=""), "has no value; set it on the command line, e.g. "
            f"{min(missing, default='')}=...")
     settings = attention_settings(cfg)

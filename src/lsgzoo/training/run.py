@@ -175,9 +175,10 @@ def _fit_and_test(cfg, run_dir: Path, summary: dict, module, data, loggers, peak
 def encoder_flops_fn(config, attention: dict):
     """batch → analytic forward FLOPs of the LSG encoder on it (`bench.flops`; the decoder is not counted)."""
     from lsgzoo.bench.flops import forward_flops
+    from lsgzoo.models.families import family_of_config
 
-    dims = {"d_model": config.hidden_size, "layers": config.num_hidden_layers,
-            "ffn": getattr(config, "encoder_ffn_dim", None) or config.intermediate_size}
+    ffn_key = family_of_config(config.to_dict()).config_key("ffn_dim")
+    dims = {"d_model": config.hidden_size, "layers": config.num_hidden_layers, "ffn": getattr(config, ffn_key)}
     case = {"kind": "lsg", "params": attention}
 
     def flops(batch) -> float:
