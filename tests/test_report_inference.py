@@ -244,3 +244,21 @@ def test_cli_flags_reach_the_report_and_bad_ones_exit_2(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["report", str(root), "--out", str(tmp_path / "r2"), "--compare", "seed=0,1"])
     assert exit_info.value.code == 2 and "cannot be a seed" in capsys.readouterr().err
+
+
+def test_mfu_is_a_cost_column_only_where_runs_record_it(tmp_path):
+    """train_mfu (None on CPU, where Lightning knows no peak) shows as the MFU column, with its interval over the
+    group's runs, only in a report whose runs recorded it."""
+    root = write_runs(tmp_path / "cpu", {"none": [0.1, 0.2], "norm": [0.3, 0.4]})
+    assert "| MFU |" not in make_report(root, tmp_path / "cpu-report").printed()
+    mfus = {"none": [0.30, 0.34], "norm": [0.20, 0.22]}
+    root = write_runs(tmp_path / "gpu", {"none": [0.1, 0.2], "norm": [0.3, 0.4]})
+    for run_dir in sorted(root.iterdir()):
+        summary = json.loads((run_dir / "summary.json").read_text())
+        summary["train_mfu"] = mfus[summary["attention"]["sparsity_type"]][summary["seed"]]
+        (run_dir / "summary.json").write_text(json.dumps(summary))
+    report = make_report(root, tmp_path / "gpu-report")
+    groups = {g.configuration["sparsity_type"]: g for g in report.grouped.groups}
+    assert groups["none"].costs["MFU"].mean == pytest.approx(0.32)
+    assert groups["norm"].costs["MFU"].n == 2
+    assert "MFU" in report.printed()

@@ -42,6 +42,9 @@ def parse_args(argv=None):
     parser.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32")
     parser.add_argument("--threads", type=int, default=None, help="torch threads per worker (default: torch's)")
     parser.add_argument("--timeout", type=float, default=1200.0, help="seconds per measurement before giving up")
+    parser.add_argument("--budget", type=float, default=None,
+                        help="seconds for the whole run, compile time included: cells that would start past it are "
+                             "skipped and recorded as such (default: no limit)")
     parser.add_argument("--orig-python", help="python of the original-LSG venv (default ../venv-orig/bin/python)")
     parser.add_argument("--no-lightning", action="store_true", help="skip the Lightning training-step row")
     parser.add_argument("--no-extras", action="store_true", help="skip generate() latency and the Lightning row")

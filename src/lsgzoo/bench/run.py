@@ -102,6 +102,7 @@ def run_benchmark(args) -> dict:
     failures: dict[str, str] = {}
     skipped: dict[str, str] = {}
     started = time.time()
+    budget = Budget(started, args.budget, args.timeout)
 
     def record(case, length, mode, result):
         key = cell_key(case.name, length, mode)
@@ -122,7 +123,7 @@ def run_benchmark(args) -> dict:
     for repeat in range(repeats):
         print(f"repeat {repeat + 1}/{repeats} ({time.time() - started:.0f} s elapsed)", flush=True)
         gemm = run_worker(dict(common, case=gemm_case.as_json(), length=max(lengths), mode="fwd"), sys.executable,
-                          args.timeout)
+                          budget.timeout())
         record(gemm_case, 0, "gemm", gemm)
         shift = repeat % max(len(cases), 1)
         order = cases[shift:] + cases[:shift]
@@ -133,17 +134,46 @@ def run_benchmark(args) -> dict:
                     reason = case.skip_reason(mode, length) or _skip_after_failure(failures, case.name, length, mode)
                     if mode == "train" and any(word in case.name for word in args.fwd_only):
                         reason = "skipped: forward only in this run (--fwd-only, time budget)"
+                    reason = reason or budget.spent()
                     if reason:
                         skipped[key] = reason
                         continue
                     python = str(orig_python) if case.env == "orig" else sys.executable
                     job = dict(common, case=case.as_json(), length=length, mode=mode)
-                    record(case, length, mode, run_worker(job, python, args.timeout))
+                    record(case, length, mode, run_worker(job, python, budget.timeout()))
     for case in [] if args.no_extras else mx.extra_cases(matrix_name, with_lightning=not args.no_lightning):
-        job = dict(common, case=case.as_json(), length=case.params.get("length", 0), mode="fwd")
-        record(case, case.params.get("length", 0), "fwd", run_worker(job, sys.executable, args.timeout))
+        length = case.params.get("length", 0)
+        if reason := budget.spent():
+            skipped[cell_key(case.name, length, "fwd")] = reason
+            continue
+        job = dict(common, case=case.as_json(), length=length, mode="fwd")
+        record(case, length, "fwd", run_worker(job, sys.executable, budget.timeout()))
 
     return summarise(args, cases, lengths, samples, failures, skipped, notes, time.time() - started)
+
+
+class Budget:
+    """The run's wall-clock budget (`--budget` seconds, None: unlimited): no cell starts once fewer than
+    MIN_CELL_S seconds are left, and a started cell's timeout never runs past the budget, so the whole run,
+    compile time included, ends within it and its JSON is written."""
+
+    MIN_CELL_S = 10.0
+
+    def __init__(self, started: float, seconds: float | None, cell_timeout: float):
+        self.deadline = None if seconds is None else started + seconds
+        self.seconds, self.cell_timeout = seconds, cell_timeout
+
+    def left(self) -> float:
+        return float("inf") if self.deadline is None else self.deadline - time.time()
+
+    def spent(self) -> str | None:
+        """Why no further cell starts (None: there is time for one)."""
+        if self.left() < self.MIN_CELL_S:
+            return f"skipped: over the run's time budget (--budget {self.seconds:.0f} s)"
+        return None
+
+    def timeout(self) -> float:
+        return min(self.cell_timeout, self.left())
 
 
 def _skip_after_failure(failures: dict, name: str, length: int, mode: str) -> str | None:
@@ -202,7 +232,7 @@ def summarise(args, cases, lengths, samples, failures, skipped, notes, elapsed) 
     return dict(
         matrix=args.matrix, dims=mx.dims(args.matrix, args.tiny), device=args.device, dtype=args.dtype,
         repeats=args.repeats,
-        iterations=args.iterations, lengths=list(lengths),
+        iterations=args.iterations, lengths=list(lengths), budget_seconds=args.budget,
         threads=args.threads or (rows[0]["threads"] if rows else None), versions=versions,
         machine=machine_description(args.device), elapsed_seconds=round(elapsed, 1), gemm_flops_per_second=gemm,
         gemm_best=gemm_best, rows=sorted(rows, key=lambda r: (r["length"], r["name"], r["mode"])),

@@ -62,6 +62,7 @@ class RunRecord:
     num_parameters: int | None = None
     train_tokens_per_s: float | None = None
     eval_tokens_per_s: float | None = None
+    train_mfu: float | None = None
     peak_memory_mb: float | None = None
     train_time_s: float | None = None
     global_step: int | None = None
@@ -219,7 +220,7 @@ def apply_summary(record: RunRecord, summary: dict) -> None:
         record.params = parse_overrides(record.overrides)
     record.metrics = {key: value for key, value in (summary.get("metrics") or {}).items() if _is_number(value)}
     for key in ("monitor", "monitor_mode", "best_score", "seed", "data", "num_parameters", "train_tokens_per_s",
-                "eval_tokens_per_s", "peak_memory_mb", "train_time_s", "global_step", "best_checkpoint",
+                "eval_tokens_per_s", "train_mfu", "peak_memory_mb", "train_time_s", "global_step", "best_checkpoint",
                 "source_checkpoint"):
         if summary.get(key) is not None:
             setattr(record, key, summary[key])

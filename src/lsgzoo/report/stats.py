@@ -32,9 +32,10 @@ from lsgzoo.report.table import CORE_ATTENTION_KEYS, varying_setting_columns
 CONFIDENCE = 0.95
 BOOTSTRAP_RESAMPLES = 9999
 COST_FIELDS = (("tokens/s", "train_tokens_per_s"), ("peak MB", "peak_memory_mb"))
-# Eval runs' (lsgzoo.eval) evaluation throughput: a cost column only in reports that hold such runs.
-EVAL_COST_FIELD = ("eval tokens/s", "eval_tokens_per_s")
-ALL_COST_FIELDS = (COST_FIELDS[0], EVAL_COST_FIELD, *COST_FIELDS[1:])
+# Cost columns only in reports whose runs record them: eval runs' (lsgzoo.eval) evaluation throughput, and the
+# model-FLOPs utilisation of training (None where Lightning knows no device peak, e.g. on CPU).
+OPTIONAL_COST_FIELDS = (("eval tokens/s", "eval_tokens_per_s"), ("MFU", "train_mfu"))
+ALL_COST_FIELDS = (COST_FIELDS[0], *OPTIONAL_COST_FIELDS, *COST_FIELDS[1:])
 BASELINE = "baseline"
 NO_BASELINE = "no baseline at these settings"
 SEVERAL_BASELINES = "several baseline groups match"
@@ -163,7 +164,7 @@ class GroupedRuns:
 
     @property
     def cost_fields(self) -> tuple:
-        """The (header, RunRecord field) cost columns: COST_FIELDS, and EVAL_COST_FIELD where a group has it."""
+        """The (header, RunRecord field) cost columns: COST_FIELDS, and each OPTIONAL_COST_FIELDS one a group has."""
         return tuple(field for field in ALL_COST_FIELDS
                      if field in COST_FIELDS or any(group.costs[field[0]].n for group in self.groups))
 
