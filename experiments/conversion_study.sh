@@ -2,8 +2,9 @@
 # The conversion study (experiments/results/conversion/README.md): full-attention models trained once, then
 # evaluated under every LSG setting, zero-shot and after a 100-step fine-tune, at the trained length (256) and 4x.
 #   experiments/conversion_study.sh [STAGE ...]     stages: train zeroshot finetune finetune_long (default: all)
-# Each stage is a set of `python -m lsgzoo.eval -m` sweeps under multirun/study/conversion/; a stage whose sweep
-# dir already holds a multirun.yaml is skipped, so the script can be rerun after an interruption.
+# Each stage is a set of `python -m lsgzoo.eval -m` sweeps under multirun/study/conversion/; a sweep that finished
+# (its dir holds DONE) is skipped, and one that did not is run again from scratch, so the script can be rerun
+# after an interruption.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
@@ -16,9 +17,11 @@ LINKED_PAIRS_FAR=$TRAIN/calib/3,$TRAIN/calib/4
 
 sweep() {  # sweep DIR OVERRIDES...: one eval multirun, skipped when DIR already ran
   local dir=$1; shift
-  if [[ -f $dir/multirun.yaml ]]; then echo "skip $dir"; return; fi
+  if [[ -f $dir/DONE ]]; then echo "skip $dir"; return; fi
+  rm -rf "$dir"
   echo "$(date +%T) $dir"
   "$PY" -m lsgzoo.eval -m "$@" hydra.sweep.dir="$dir" > "$dir.log" 2>&1 || { echo "FAILED $dir (see $dir.log)"; return 1; }
+  touch "$dir/DONE"
 }
 
 grid() {  # grid DIR CKPTS [OVERRIDES...]: every selector x factor x block, `none` per block, and full attention
@@ -50,12 +53,13 @@ stage_finetune() {  # one fine-tune seed per linked_pairs checkpoint, two per li
   grid $ROOT/eval/finetune_256/linked_pairs_far "$LINKED_PAIRS_FAR" finetune.steps=100 seed=100,101
 }
 
-stage_finetune_long() {  # at 4x the trained length: block 16, factors 2 and 8 (the grid above costs 4x more here)
+stage_finetune_long() {  # at 4x the trained length: block 16, factors 2 and 8, one fine-tune seed per checkpoint
+  # (the grid above costs 4x more here)
   local dir
   for task in linked_pairs linked_pairs_far; do
     dir=$ROOT/eval/finetune_1024/$task; mkdir -p "$dir"
     local ckpts=$LINKED_PAIRS seeds=null
-    [[ $task == linked_pairs_far ]] && ckpts=$LINKED_PAIRS_FAR seeds=100,101
+    [[ $task == linked_pairs_far ]] && ckpts=$LINKED_PAIRS_FAR seeds=100
     sweep "$dir/lsg" ckpt="$ckpts" seed=$seeds attention.sparsity_type=$SELECTORS,none attention.sparsity_factor=2,8 \
       attention.block_size=16 'attention.sparse_block_size=${attention.block_size}' finetune.steps=100 \
       data.max_source_length=1024
