@@ -5,6 +5,10 @@ at each `--lengths` truncation. Throughput: a short tiny-model run per setting a
 (summary.json's train_tokens_per_s: real tokens per second of training). Writes one JSON.
 
     PYTHONPATH=src python benchmarks/length_grouping.py OUT.json [--lengths 4096 16384] [--train-length 2048]
+        [--steps 20] [--repeats 1]
+
+Throughput on a shared machine drifts (±30 %): --repeats alternates the settings so both see the same drift,
+and every run's figures are kept.
 """
 
 import argparse
@@ -38,6 +42,8 @@ def main():
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--block", type=int, default=64)
     parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="runs per setting, in the order F T T F F T ... so drifting load hits both alike")
     args = parser.parse_args()
     torch.set_num_threads(1)
     results = {"device": platform.processor() or platform.machine(), "threads": 1, "batch_size": args.batch_size,
@@ -47,14 +53,16 @@ def main():
               f"trainer.max_steps={args.steps}", f"trainer.val_check_interval={args.steps}",
               "trainer.limit_val_batches=1", "data.eval_batch_size=1", "data.generation.max_new_tokens=4",
               "test_after_training=false", "logger=csv", "num_threads=1", "trainer.enable_progress_bar=false"]
+    order = [grouped for repeat in range(args.repeats) for grouped in ((False, True) if repeat % 2 == 0
+                                                                       else (True, False))]
     with tempfile.TemporaryDirectory() as tmp:
-        for grouped in (False, True):
+        for run, grouped in enumerate(order):
             overrides = common + [f"data.max_source_length={args.train_length}", f"data.group_by_length={grouped}"]
-            run_dir = Path(tmp) / f"grouped-{grouped}"
+            run_dir = Path(tmp) / f"run-{run}-grouped-{grouped}"
             run_training(compose_config(overrides), run_dir, overrides)
             summary = read_summary(run_dir)
-            results["training"][f"group_by_length={grouped}"] = {
-                key: summary[key] for key in ("train_tokens_per_s", "train_time_s", "train_batches", "global_step")}
+            results["training"].setdefault(f"group_by_length={grouped}", []).append({
+                key: summary[key] for key in ("train_tokens_per_s", "train_time_s", "train_batches", "global_step")})
         from transformers import AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(str(run_dir / "tokenizer"))
@@ -65,7 +73,8 @@ def main():
         results["padding"][str(length)] = {
             f"group_by_length={grouped}": epoch_padding(tokenizer, raw, length, args.batch_size, args.block, grouped)
             for grouped in (False, True)}
-    results["config"] = {"train_length": args.train_length, "steps": args.steps, "model": "conf/model/tiny.yaml"}
+    results["config"] = {"train_length": args.train_length, "steps": args.steps, "repeats": args.repeats,
+                         "order": [f"group_by_length={grouped}" for grouped in order], "model": "conf/model/tiny.yaml"}
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))
 
