@@ -262,3 +262,22 @@ def test_mfu_is_a_cost_column_only_where_runs_record_it(tmp_path):
     assert groups["none"].costs["MFU"].mean == pytest.approx(0.32)
     assert groups["norm"].costs["MFU"].n == 2
     assert "MFU" in report.printed()
+
+
+def test_eval_runs_with_seed_null_pair_by_the_seed_that_ran(tmp_path):
+    """`lsgzoo.eval ... seed=null` runs the source run's seed: the override says null, the summary says which
+    seed ran. The report pairs by the recorded seed, so such runs pair (and by document, via examples.jsonl)."""
+    root = write_runs(tmp_path / "runs", {"none": [0.2, 0.4, 0.6], "norm": [0.4, 0.6, 0.8]})
+    for run_dir in sorted(root.iterdir()):
+        summary = json.loads((run_dir / "summary.json").read_text())
+        summary["overrides"] = [o if not o.startswith("seed=") else "seed=null" for o in summary["overrides"]]
+        summary["source_checkpoint"] = f"train/{summary['seed']}/best.ckpt"
+        (run_dir / "summary.json").write_text(json.dumps(summary))
+        (run_dir / ".hydra" / "overrides.yaml").write_text("".join(f"- {o}\n" for o in summary["overrides"]))
+        correct = round(summary["best_score"] * 5)
+        (run_dir / "examples.jsonl").write_text("".join(json.dumps({"index": i, "correct": int(i < correct)}) + "\n"
+                                                        for i in range(5)))
+    report = make_report(root, tmp_path / "report", baseline="sparsity_type=none")
+    norm = next(g for g in report.grouped.groups if g.configuration["sparsity_type"] == "norm").comparison
+    assert norm.test == "McNemar exact" and norm.n_pairs == 15
+    assert norm.p_value == pytest.approx(mcnemar([[9, 3], [0, 3]], exact=True).pvalue)

@@ -93,12 +93,15 @@ class RunRecord:
 
     def setting(self, key: str):
         """Value of a setting: an attention key ("block_size"), a dotted override key ("trainer.max_steps"),
-        "seed", or "data" (the data config name; the `data=` override when no name was recorded).
+        "seed" (the recorded seed that ran, else the override), or "data" (the data config name; the `data=` override
+        when no name was recorded).
         "sparsity_type" is FULL_ATTENTION for a run that computed exact full attention (`is_full_attention`)."""
         if key == SELECTOR_KEY and is_full_attention(self):
             return FULL_ATTENTION
         if key == TASK_KEY:
             return self.data if self.data is not None else self.params.get(TASK_KEY)
+        if key == "seed" and self.seed is not None:  # the seed that ran (`seed=null` in lsgzoo.eval: the source's)
+            return self.seed
         if key in self.attention:
             return self.attention[key]
         if key in self.params:
