@@ -249,3 +249,20 @@ def test_the_causal_pattern_is_the_encoder_pattern_restricted_to_the_past(select
     later_token = (position.view(1, -1) > position.view(-1, 1)) & (position.view(1, -1) >= 0)
     assert torch.equal(got, want & ~later_token)
     assert got.sum() < want.sum()
+
+
+def test_the_causal_key_is_a_hydra_key_and_a_run_refuses_bos_pooling_by_name():
+    from lsgzoo.training.config import ConfigError, compose_config
+
+    assert compose_config(["attention.causal=true", "attention.sparsity_type=pooling"]).attention.causal is True
+    with pytest.raises(ConfigError, match=r"^attention: causal=True cannot use sparsity_type='bos_pooling'"):
+        compose_config(["attention.causal=true", "attention.sparsity_type=bos_pooling"])
+
+
+def test_the_causal_key_round_trips_through_a_model_config(tmp_path):
+    from lsgzoo.models import LSGBartConfig
+
+    LSGBartConfig(causal=True, sparsity_type="pooling").save_pretrained(tmp_path)
+    assert LSGBartConfig.from_pretrained(tmp_path).causal is True
+    with pytest.raises(ValueError, match="causal=True cannot use sparsity_type='bos_pooling'"):
+        LSGBartConfig(causal=True, sparsity_type="bos_pooling")
