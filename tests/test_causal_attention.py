@@ -197,6 +197,18 @@ def test_backends_equal_eager_outputs_and_gradients(flex_backward_on_cpu, select
     assert_same(run(backend, cfg, tensors, padding), run("eager", cfg, tensors, padding), atol=1e-5)
 
 
+@pytest.mark.parametrize("chunk", [1, 3])
+@pytest.mark.parametrize("selector", ["norm", "pooling"])
+def test_fused_in_chunks_equals_eager(monkeypatch, selector, chunk):
+    """Chunks of 1 and of 3 of the 8 query blocks: the per-chunk causal mask and the 2·bs window folds."""
+    from lsgzoo.attention import fused
+
+    monkeypatch.setattr(fused, "chunk_blocks", lambda *args: chunk)
+    cfg = settings(selector)
+    tensors, padding = inputs(dtype=torch.float32), padding_mask()
+    assert_same(run("fused", cfg, tensors, padding), run("eager", cfg, tensors, padding), atol=1e-5)
+
+
 @pytest.mark.parametrize("backend", ["fused", "flex"])
 def test_backends_equal_eager_at_a_realistic_block_size(flex_backward_on_cpu, backend):
     """bs = 16 (flex tiles of 128 rows span several blocks, fused chunks several blocks), norm, 4 heads."""
@@ -266,3 +278,15 @@ def test_the_causal_key_round_trips_through_a_model_config(tmp_path):
     assert LSGBartConfig.from_pretrained(tmp_path).causal is True
     with pytest.raises(ValueError, match="causal=True cannot use sparsity_type='bos_pooling'"):
         LSGBartConfig(causal=True, sparsity_type="bos_pooling")
+
+
+def test_key_counts_of_the_causal_pattern_by_hand():
+    """g=1, bs=sbs=8, sf=2 (c=4), 64 tokens, pooling: the last query of block w sees 1 global, the 8 or 16
+    local tokens of blocks w − 1 and w, and the entries [4·(w − 1) − 8, 4·(w − 1)) ∩ [0, 32): 0, 0, 4, 8, 8, …"""
+    from lsgzoo.attention.pattern import key_counts
+
+    cfg = LSGAttentionConfig(block_size=8, sparse_block_size=8, sparsity_factor=2, sparsity_type="pooling",
+                             causal=True)
+    assert key_counts(cfg, 64).tolist() == [[9, 17, 21, 25, 25, 25, 25, 25]]
+    assert key_counts(LSGAttentionConfig(block_size=8, sparse_block_size=8, sparsity_type="none", causal=True),
+                      64).tolist() == [[9] + [17] * 7]

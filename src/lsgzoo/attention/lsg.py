@@ -178,11 +178,9 @@ class LSGAttention(nn.Module):
         mask_heads = max(m.shape[1] for m in masks)
         block_mask = torch.cat([m.expand(n, mask_heads, num_blocks, 1, m.shape[-1]) for m in masks], dim=-1)
         if cfg.causal:  # query r of a block sees its own block up to itself
-            far = block_mask.shape[-1] - 2 * bs
-            future = torch.cat([local_future(bs, key.device).new_zeros(bs, far), local_future(bs, key.device)],
-                               dim=-1)  # (bs, Kb)
-            block_mask = block_mask.expand(n, mask_heads, num_blocks, bs, far + 2 * bs).masked_fill(future,
-                                                                                                    masked_value)
+            local = local_future(bs, key.device)  # (bs, 2·bs)
+            future = torch.cat([local.new_zeros(bs, block_mask.shape[-1] - 2 * bs), local], dim=-1)  # (bs, Kb)
+            block_mask = block_mask.expand(-1, -1, -1, bs, -1).masked_fill(future, masked_value)
         return torch.cat(keys, dim=-2), torch.cat(values, dim=-2), block_mask
 
 
