@@ -74,6 +74,7 @@ def copy_fixture(name, tmp_path) -> Path:
 NON_DEFAULT_LSG = dict(
     adaptive=False,
     block_size=32,
+    causal=True,
     lsg_backend="eager",
     lsh_num_pre_rounds=3,
     mask_first_token=True,

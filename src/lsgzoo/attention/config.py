@@ -88,7 +88,11 @@ def validate_attention_settings(cfg) -> None:
                 f"block_size/sparsity_factor = {bs}/{sf} = {c} is odd: the sparse window rule "
                 "only aligns for an even ratio (or 1); change block_size or sparsity_factor"
             )
-        get_selector_class(cfg.sparsity_type).validate(cfg)
+        selector = get_selector_class(cfg.sparsity_type)
+        selector.validate(cfg)
+        refusal = selector.causal_refusal(cfg) if cfg.causal else None
+        if refusal is not None:
+            raise ValueError(f"causal=True cannot use sparsity_type={cfg.sparsity_type!r}: {refusal}")
 
     if cfg.lsg_backend not in BACKEND_CHOICES:
         raise ValueError(

@@ -13,6 +13,9 @@ Which keys a query sees is the LSG pattern, a function of positions only (`mask_
   sparse window rule (`layout.sparse_window_index`, spec §3.1);
 * global: the last g keys.
 
+Causal (`causal=True`): local keys are those of blocks w − 1 and w up to the query itself, the
+sparse runs come from the causal window rule, and the g global queries see the globals only.
+
 It depends on shapes alone, so its `BlockMask` is built once per shape and cached. It is built
 analytically from those intervals (O(tiles), no t×K mask evaluation). Padding and the selector's
 masks, which depend on the data, enter through `score_mod` as the additive key bias
@@ -47,7 +50,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from lsgzoo.attention.layout import contiguous_runs, sparse_window_index
+from lsgzoo.attention.layout import contiguous_runs, window_index
 
 try:
     from torch.nn.attention.flex_attention import BlockMask, flex_attention
@@ -173,16 +176,17 @@ def run_compiled(query, keys, values, score_mod, block_mask, scale: float, lengt
 
 
 def block_intervals(w: torch.Tensor, tp: int, sparse_len: int, num_global: int, block_size: int, step: int,
-                    pad: int, runs) -> torch.Tensor:
+                    pad: int, runs, local_end: int = 2) -> torch.Tensor:
     """Key intervals seen by query blocks `w` (long (m,)) → long (m, P, 2) [start, end) in the flex key layout.
 
-    Intervals are disjoint: the local window, one per sparse run, the global keys; empty ones have start = end.
+    Intervals are disjoint: the local window [(w − 1)·bs, (w + local_end)·bs), one per sparse run, the global
+    keys; empty ones have start = end.
     """
     def clipped(start, end, low, high):
         start, end = start.clamp(low, high), end.clamp(low, high)
         return torch.stack([start, torch.maximum(start, end)], dim=-1)
 
-    parts = [clipped((w - 1) * block_size, (w + 2) * block_size, 0, tp)]
+    parts = [clipped((w - 1) * block_size, (w + local_end) * block_size, 0, tp)]
     for run_start, length in runs:
         first = tp + w * step + run_start - pad  # key row of the run's first entry
         parts.append(clipped(first, first + length, tp, tp + sparse_len))
@@ -193,11 +197,13 @@ def block_intervals(w: torch.Tensor, tp: int, sparse_len: int, num_global: int, 
 
 @functools.lru_cache(maxsize=MAX_KERNELS)  # one mask per bucket and config: as many as kernels
 def lsg_block_mask(tp: int, sparse_len: int, num_global: int, block_size: int, step: int, pad: int, runs: tuple,
-                   device: str):
+                   device: str, causal: bool = False):
     """The `BlockMask` of the LSG pattern for token queries (tp) over keys [tokens | sparse | global].
 
     A (query tile, key tile) pair is listed when some query of the tile sees some key of it, and is
     full when every query of the tile sees every key of it; `mask_mod` decides inside partial tiles.
+    Causal: blocks w − 1 and w are seen, but only block w − 1 counts towards full tiles (inside block w
+    each query sees a different prefix).
     """
     total = tp + sparse_len + num_global
     q_tiles, kv_tiles = -(-tp // TILE), -(-total // TILE)
@@ -205,7 +211,7 @@ def lsg_block_mask(tp: int, sparse_len: int, num_global: int, block_size: int, s
     def mask_mod(b, h, q, kv):
         block = q // block_size
         key_block = kv // block_size
-        local = (kv < tp) & (key_block >= block - 1) & (key_block <= block + 1)
+        local = (kv < tp) & (key_block >= block - 1) & ((kv <= q) if causal else (key_block <= block + 1))
         relative = kv - tp + pad - block * step  # position in block w's padded sparse window frame
         in_run = functools.reduce(lambda seen, run: seen | ((relative >= run[0]) & (relative < run[0] + run[1])),
                                   runs, relative < relative)
@@ -213,13 +219,18 @@ def lsg_block_mask(tp: int, sparse_len: int, num_global: int, block_size: int, s
         return local | sparse | (kv >= tp + sparse_len)
 
     blocks = torch.arange(-(-tp // block_size))
-    intervals = block_intervals(blocks, tp, sparse_len, num_global, block_size, step, pad, runs)  # (nb, P, 2)
     tile_start = torch.arange(kv_tiles) * TILE
     tile_end = (tile_start + TILE).clamp(max=total)
-    overlap = (torch.minimum(intervals[:, None, :, 1], tile_end[None, :, None])
-               - torch.maximum(intervals[:, None, :, 0], tile_start[None, :, None])).clamp(min=0).sum(-1)
-    seen = overlap > 0  # (nb, kv_tiles)
-    full = overlap == TILE
+
+    def overlap(local_end):  # (nb, kv_tiles): keys of each tile inside the intervals of each block
+        intervals = block_intervals(blocks, tp, sparse_len, num_global, block_size, step, pad, runs,
+                                    local_end)  # (nb, P, 2)
+        return (torch.minimum(intervals[:, None, :, 1], tile_end[None, :, None])
+                - torch.maximum(intervals[:, None, :, 0], tile_start[None, :, None])).clamp(min=0).sum(-1)
+
+    seen_keys = overlap(1 if causal else 2)
+    seen = seen_keys > 0
+    full = (overlap(0) if causal else seen_keys) == TILE
     first_block = torch.arange(q_tiles) * TILE // block_size
     last_block = ((torch.arange(q_tiles) + 1) * TILE).clamp(max=tp).sub(1) // block_size
     tile_seen = torch.stack([seen[a:b + 1].any(0) for a, b in zip(first_block.tolist(), last_block.tolist())])
@@ -264,7 +275,7 @@ def flex_lsg_attention(cfg, query, key, value, key_mask, selector, compiled: boo
         step = cfg.compressed_block_size
         extra = extra_blocks * step  # each block adds `step` compressed entries to the window rule
         sparse_len = sparse.keys.shape[-2] + extra
-        pad, index = sparse_window_index(sparse_len, nb + extra_blocks, step, cfg.sparse_block_size)
+        pad, index = window_index(sparse_len, nb + extra_blocks, step, cfg.sparse_block_size, cfg.causal)
         offsets = index[0].tolist()
         if len(set(offsets)) != len(offsets):
             raise ValueError(f"the sparse window of block_size={bs}, sparsity_factor={cfg.sparsity_factor}, "
@@ -283,7 +294,7 @@ def flex_lsg_attention(cfg, query, key, value, key_mask, selector, compiled: boo
     def score_mod(score, b, head, q, kv):
         return score + key_bias[b, head, kv]
 
-    block_mask = lsg_block_mask(tb, sparse_len, g, bs, step, pad, runs, str(query.device))
+    block_mask = lsg_block_mask(tb, sparse_len, g, bs, step, pad, runs, str(query.device), cfg.causal)
     scale = 1.0 / math.sqrt(dh)
     if compile_enabled(query.device) if compiled is None else compiled:
         block_out = run_compiled(token_query, keys, values, score_mod, block_mask, scale, tp)
@@ -293,5 +304,7 @@ def flex_lsg_attention(cfg, query, key, value, key_mask, selector, compiled: boo
             block_out = flex_attention(token_query, keys, values, score_mod=score_mod, block_mask=block_mask,
                                        scale=scale)  # (n, h, tb, dh)
     full_mask = F.pad(key_mask, (g, 0), value=0.0).to(query.dtype)  # (n, 1, 1, g + tp)
-    global_out = F.scaled_dot_product_attention(query[:, :, :g], key, value, attn_mask=full_mask)
+    seen = g if cfg.causal else total  # causal: the globals see each other only
+    global_out = F.scaled_dot_product_attention(query[:, :, :g], key[:, :, :seen], value[:, :, :seen],
+                                                attn_mask=full_mask[..., :seen])
     return torch.cat([global_out, block_out[:, :, :tp]], dim=2)

@@ -14,6 +14,10 @@ out = Σ_groups exp(lse_group − lse) · out_group with lse = logaddexp(lse_loc
 which equals one softmax over the concatenated keys. The g global queries attend to
 the whole buffer (its pad rows masked) through the same kernel.
 
+Causal (`causal=True`): the local window is [(w−1)·bs, (w+1)·bs) (2·bs rows), masked per query
+inside the block itself (`BlockLayout.local_mask`, built per chunk), the sparse runs come from the
+causal window rule, and the global queries' buffer mask hides every token row.
+
 Work goes in chunks of query blocks so that every temporary (far keys, kernel
 gradients) stays a few MB: they are reused from the allocator's cache instead of
 being freshly mapped, and the peak memory of backward does not grow with length.
@@ -39,7 +43,7 @@ import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
-from lsgzoo.attention.layout import contiguous_runs, local_windows, sparse_window_index
+from lsgzoo.attention.layout import causal_local_windows, contiguous_runs, local_future, local_windows, window_index
 from lsgzoo.selectors.base import SelectionTape
 
 CHUNK_BYTES = 8 << 20  # target size of one chunk's far keys; keeps temporaries in the allocator's cache
@@ -66,16 +70,31 @@ class BlockLayout:
 
     Far keys: the g global rows of the key buffer, then `runs`: (start, length) in the
     padded sparse tokens; block w reads rows [start + w·step, start + w·step + length).
+    causal: the local window is 2·bs rows (blocks w − 1, w), the last bs of them seen causally.
     """
 
     num_global: int
     block_size: int
     runs: tuple[tuple[int, int], ...]
     step: int
+    causal: bool = False
 
     @property
     def far_size(self) -> int:
         return self.num_global + sum(length for _, length in self.runs)
+
+    @property
+    def local_size(self) -> int:
+        """Rows of one block's local window: 3·bs, or 2·bs when causal."""
+        return (2 if self.causal else 3) * self.block_size
+
+    def local_mask(self, mask):
+        """A chunk's local mask (B|1, count, 1, local_size) → the kernel's: the same, or when causal
+        (B|1, count, bs, 2·bs) with each query's later rows of its own block masked."""
+        if not self.causal:
+            return mask
+        future = local_future(self.block_size, mask.device)  # (bs, 2·bs)
+        return mask.expand(*mask.shape[:2], self.block_size, -1).masked_fill(future, torch.finfo(mask.dtype).min)
 
 
 def windows(source, start: int, length: int, step: int, first: int, count: int):
@@ -114,7 +133,8 @@ class LSGBlockAttention(torch.autograd.Function):
     query/key/value (n, h, g + tp, dh), first g rows global; sparse_keys/values (B, Lp, dh) padded
     sparse tokens (B = n·h; no rows without sparse keys), not stored: backward gets them again, with
     their graph, from `sparse_source` (a `SparseSource`); buffer_mask (B|1, 1, T) additive over the
-    padded buffer's T = g + bs + tp + bs rows; local_mask (B|1, nb, 1, 3·bs), far_mask (B|1, nb, 1, Kf).
+    padded buffer's T = g + bs + tp + bs rows; local_mask (B|1, nb, 1, layout.local_size: 3·bs, causal 2·bs),
+    far_mask (B|1, nb, 1, Kf).
     Returns (n, h, g + tp, dh), a view of a (n, g + tp, h, dh) buffer (merging heads is free); the
     gradients of query/key/value come in that layout too.
     """
@@ -140,9 +160,10 @@ class LSGBlockAttention(torch.autograd.Function):
             blocks = slice(first, min(first + chunk, nb))
             count = blocks.stop - first
             q = query_blocks[:, blocks]
-            local = [windows(x[:, g:], 0, 3 * bs, bs, first, count) for x in (keys, values)]
+            local = [windows(x[:, g:], 0, layout.local_size, bs, first, count) for x in (keys, values)]
             far = [far_group(x, s, layout, first, count) for x, s in ((keys, sparse_keys), (values, sparse_values))]
-            local_out, local_lse = flash(q, *local, 0.0, False, attn_mask=local_mask[:, blocks], scale=scale)
+            local_out, local_lse = flash(q, *local, 0.0, False, attn_mask=layout.local_mask(local_mask[:, blocks]),
+                                         scale=scale)
             far_out, far_lse = flash(q, *far, 0.0, False, attn_mask=far_mask[:, blocks], scale=scale)
             torch.logaddexp(local_lse, far_lse, out=lse[:, blocks])
             weights = [torch.exp(x - lse[:, blocks]).to(q.dtype).view(n, h, count, bs, 1) for x in (local_lse, far_lse)]
@@ -189,10 +210,10 @@ class LSGBlockAttention(torch.autograd.Function):
             count = blocks.stop - first
             q, dout, out, chunk_lse = (x[:, blocks] for x in (query_blocks, grad_blocks, out_blocks, lse))
             dout = dout.contiguous()
-            local = [windows(x[:, g:], 0, 3 * bs, bs, first, count) for x in (keys, values)]
-            dq, dk, dv = flash_backward(dout, q, *local, out, chunk_lse, 0.0, False, attn_mask=local_mask[:, blocks],
-                                        scale=scale)
-            span = slice(g + first * bs, g + (first + count + 2) * bs)
+            local = [windows(x[:, g:], 0, layout.local_size, bs, first, count) for x in (keys, values)]
+            dq, dk, dv = flash_backward(dout, q, *local, out, chunk_lse, 0.0, False,
+                                        attn_mask=layout.local_mask(local_mask[:, blocks]), scale=scale)
+            span = slice(g + first * bs, g + (first + count - 1) * bs + layout.local_size)
             grad_keys[:, span] += fold_windows(dk, bs)
             grad_values[:, span] += fold_windows(dv, bs)
             far = [far_group(x, s.detach(), layout, first, count)
@@ -314,8 +335,10 @@ def fused_lsg_attention(cfg, query, key, value, key_mask, selector):
     batch = n * h
     masked_value = torch.finfo(query.dtype).min
     pad_mask = key_mask.new_full((n, 1, 1, bs), masked_value)
-    buffer_mask = torch.cat([key_mask.new_zeros(n, 1, 1, g), pad_mask, key_mask, pad_mask], dim=-1)  # (n, 1, 1, T)
-    local_mask = local_windows(key_mask.transpose(-1, -2), bs, masked_value).transpose(-1, -2)  # (n, 1, nb, 1, 3bs)
+    token_mask = key_mask.new_full(key_mask.shape, masked_value) if cfg.causal else key_mask  # causal: globals only
+    buffer_mask = torch.cat([key_mask.new_zeros(n, 1, 1, g), pad_mask, token_mask, pad_mask], dim=-1)  # (n, 1, 1, T)
+    local_of = causal_local_windows if cfg.causal else local_windows
+    local_mask = local_of(key_mask.transpose(-1, -2), bs, masked_value).transpose(-1, -2)  # (n, 1, nb, 1, 3|2·bs)
 
     far_mask = key_mask.new_zeros(n, 1, nb, 1, g)
     runs, step = (), 1
@@ -325,14 +348,15 @@ def fused_lsg_attention(cfg, query, key, value, key_mask, selector):
         source = SparseSource(selector, key_mask, 0)
         with torch.no_grad():
             sparse = source.tokens(query[:, :, g:], key[:, :, g:], value[:, :, g:])
-        pad, index = sparse_window_index(sparse.keys.shape[-2], nb, cfg.compressed_block_size, cfg.sparse_block_size)
+        pad, index = window_index(sparse.keys.shape[-2], nb, cfg.compressed_block_size, cfg.sparse_block_size,
+                                  cfg.causal)
         source.pad = pad
         runs, step = contiguous_runs(index[0].tolist()), cfg.compressed_block_size
         sparse_keys, sparse_values = (padded_rows(x, pad) for x in (sparse.keys, sparse.values))
         sparse_mask = F.pad(sparse.mask, (pad, pad), value=masked_value)  # (n, 1|h, 1, Lp)
         sparse_mask = sparse_mask[..., index.to(query.device)].transpose(2, 3)  # (n, 1|h, nb, 1, S)
         far_mask = torch.cat([far_mask.expand(n, sparse_mask.shape[1], nb, 1, g), sparse_mask], dim=-1)
-    layout = BlockLayout(g, bs, runs, step)
+    layout = BlockLayout(g, bs, runs, step, cfg.causal)
 
     def per_batch(mask):  # (n, 1|h, ..., K) → (B|1, ..., K), the kernels' layout; broadcast when n = 1
         mask = mask.to(query.dtype)

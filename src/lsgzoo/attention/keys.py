@@ -84,6 +84,9 @@ class LSGKeys:
     lsg_backend: how LSG attention is computed: "auto" (the fastest for the device), "fused", "flex",
         "sdpa" or "eager" (the readable reference); see `attention.backends`. Not an original key:
         files without it get the default.
+    causal: a query never sees a later position (decoder-only models): block w sees its own block
+        causally and block w − 1, sparse tokens of blocks ≤ w − 2 only, and the globals (docs/causal.md).
+        Not an original key: files without it get the default (False, the encoder's pattern).
     pass_global_tokens_to_decoder: the encoder keeps the global outputs in front of its output.
     pool_with_global: when globals are not passed, real token 0 takes global 0's output.
 
@@ -111,6 +114,7 @@ class LSGKeys:
     adaptive: bool = _key(True, KeyRange(bool), "use true or false")
     lsg_backend: str = _key(AUTO_BACKEND, KeyRange(str, registry="of attention.backends"),
                             "use auto (the fastest for the device) or a backend named in attention.backends")
+    causal: bool = _key(False, KeyRange(bool), "use true (decoder-only, no look-ahead) or false (encoder)")
     pass_global_tokens_to_decoder: bool = _key(True, KeyRange(bool), "use true or false")
     pool_with_global: bool = _key(True, KeyRange(bool), "use true or false")
 

@@ -58,9 +58,49 @@ def sparse_window_index(compressed_length: int, num_blocks: int, c: int, sparse_
     return pad, (starts + torch.tensor(offsets, dtype=torch.long).view(1, -1)).to(device)
 
 
-def sparse_windows(x: torch.Tensor, c: int, sparse_block_size: int, num_blocks: int, fill: float = 0.0):
-    """(..., L, d) → (..., nb, S, d): the compressed entries each query block sees."""
-    pad, index = sparse_window_index(x.shape[-2], num_blocks, c, sparse_block_size, str(x.device))
+@functools.lru_cache(maxsize=64)
+def causal_sparse_window_index(compressed_length: int, num_blocks: int, c: int, sparse_block_size: int,
+                               device: str = "cpu"):
+    """The causal sparse window (cached: do not modify): block w takes compressed entries
+    [(w−1)·c − sbs, (w−1)·c), i.e. the sbs entries just before its causal local window [(w−1)·bs, (w+1)·bs).
+
+    Entry k summarises block ⌊k / c⌋ (every causal selector keeps L = nb·c), so these come from blocks ≤ w − 2
+    only. In the normal regime they are the first half of the original rule; the half after the window is
+    the future. Returns (pad, index) as `sparse_window_index`: pad = sbs + c, index (nb, sbs) long.
+    """
+    if compressed_length != num_blocks * c:
+        raise ValueError(f"causal sparse windows need {num_blocks} blocks × c={c} compressed entries, "
+                         f"got {compressed_length}")
+    pad = sparse_block_size + c
+    starts = torch.arange(num_blocks).unsqueeze(1) * c
+    return pad, (starts + torch.arange(sparse_block_size).view(1, -1)).to(device)
+
+
+def window_index(compressed_length: int, num_blocks: int, c: int, sparse_block_size: int, causal: bool,
+                 device: str = "cpu"):
+    """(pad, index) of the causal or the original sparse window rule."""
+    rule = causal_sparse_window_index if causal else sparse_window_index
+    return rule(compressed_length, num_blocks, c, sparse_block_size, device)
+
+
+def causal_local_windows(x: torch.Tensor, block_size: int, fill: float = 0.0) -> torch.Tensor:
+    """(..., tp, d) → (..., nb, 2·bs, d): block w's causal local keys [(w−1)·bs, (w+1)·bs), padded with `fill`
+    (the causal mask inside block w is `local_future`)."""
+    padded = F.pad(x, (0, 0, block_size, 0), value=fill)
+    return padded.unfold(-2, 2 * block_size, block_size).transpose(-1, -2)
+
+
+def local_future(block_size: int, device=None) -> torch.Tensor:
+    """Bool (bs, 2·bs): True where query r of a block may not see slot s of its causal local window
+    (slots [bs, 2·bs) are the block itself; r sees s iff s ≤ bs + r)."""
+    slots = torch.arange(2 * block_size, device=device)
+    return slots.unsqueeze(0) > torch.arange(block_size, device=device).unsqueeze(1) + block_size
+
+
+def sparse_windows(x: torch.Tensor, c: int, sparse_block_size: int, num_blocks: int, fill: float = 0.0,
+                   causal: bool = False):
+    """(..., L, d) → (..., nb, S, d): the compressed entries each query block sees (S = sbs when causal)."""
+    pad, index = window_index(x.shape[-2], num_blocks, c, sparse_block_size, causal, str(x.device))
     padded = F.pad(x, (0, 0, pad, pad), value=fill)
     return padded[..., index, :]
 

@@ -8,6 +8,10 @@ The t real positions are right-padded to tp (a multiple of bs) when t > 2·bs.
 If tp ≤ 2·bs, plain full attention. Otherwise global queries see all g + tp keys,
 and query block w (positions [w·bs, (w+1)·bs)) sees the g global keys, the sparse
 tokens just outside its local window, and local positions [(w−1)·bs, (w+2)·bs).
+
+With `causal=True` (docs/causal.md) nothing later is seen: query i of block w sees the globals,
+local positions [(w−1)·bs, i], and the sbs sparse tokens just before that window (blocks ≤ w − 2);
+global queries see the g globals only (they sit before token 0).
 """
 
 import warnings
@@ -20,7 +24,8 @@ from torch.utils.checkpoint import checkpoint
 from lsgzoo.attention.backends import BACKENDS, resolve_backend
 from lsgzoo.attention.config import LSGAttentionConfig
 from lsgzoo.attention.flex import KernelUnavailable
-from lsgzoo.attention.layout import local_windows, padded_length, sparse_windows, uses_full_attention
+from lsgzoo.attention.layout import causal_local_windows, local_future, local_windows, padded_length
+from lsgzoo.attention.layout import sparse_windows, uses_full_attention
 from lsgzoo.selectors.registry import build_selector
 
 
@@ -37,6 +42,16 @@ def additive_key_mask(padding_mask, batch: int, length: int, dtype, device, mask
     if mask_first_token:
         mask[..., 0] = masked_value
     return mask
+
+
+def causal_full_mask(key_mask, num_global: int):
+    """Additive (n, 1, g + tp, g + tp) of causal full attention: the g global queries see the globals only,
+    token query i the globals and tokens ≤ i; key_mask (n, 1, 1, tp) masks padding as before."""
+    tp = key_mask.shape[-1]
+    full = F.pad(key_mask, (num_global, 0), value=0.0).expand(-1, -1, num_global + tp, -1)
+    rows = torch.arange(num_global + tp, device=key_mask.device)
+    future = (rows.unsqueeze(0) > rows.unsqueeze(1)) & (rows >= num_global)  # (g + tp, g + tp): later token keys
+    return full.masked_fill(future, torch.finfo(key_mask.dtype).min)
 
 
 class LSGAttention(nn.Module):
@@ -78,7 +93,8 @@ class LSGAttention(nn.Module):
         full_mask = F.pad(key_mask, (g, 0), value=0.0)  # (n, 1, 1, g + tp)
         backend = resolve_backend(cfg.lsg_backend, query, dropout)
         if uses_full_attention(padded, bs):
-            return backend.product(query, key, value, full_mask, dropout, self.training)
+            mask = causal_full_mask(key_mask, g) if cfg.causal else full_mask  # (n, 1, 1 | g + tp, g + tp)
+            return backend.product(query, key, value, mask, dropout, self.training)
         if padded % bs:
             raise ValueError(f"padded length {padded} is not a multiple of block_size={bs}")
         if backend.layer is not None and backend.available(query, dropout) and self.layer_kernel_allowed(backend):
@@ -89,7 +105,12 @@ class LSGAttention(nn.Module):
             if backend.layer is not None and backend.available(query, dropout) and self.layer_kernel_allowed(backend):
                 return backend.layer(cfg, query, key, value, key_mask, self.selector)
         sparse = self.sparse_tokens(query, key, value, key_mask)
-        global_out = backend.product(query[:, :, :g], key, value, full_mask, dropout, self.training)  # (n, h, g, dh)
+        if cfg.causal:  # the globals sit before token 0: they see each other only
+            global_keys, global_values, full_mask = key[:, :, :g], value[:, :, :g], full_mask[..., :g]
+        else:
+            global_keys, global_values = key, value
+        global_out = backend.product(query[:, :, :g], global_keys, global_values, full_mask, dropout,
+                                     self.training)  # (n, h, g, dh)
         query_blocks = query[:, :, g:].reshape(n, h, padded // bs, bs, dh)  # (n, h, nb, bs, dh)
         if backend.recompute and torch.is_grad_enabled():
             block_out = checkpoint(self.block_attention, query_blocks, key, value, key_mask, sparse, dropout,
@@ -125,7 +146,9 @@ class LSGAttention(nn.Module):
         """Per-block keys [global | sparse window | local window] and their one mask.
 
         query/key/value (n, h, g + tp, dh), key_mask (n, 1, 1, tp) →
-        keys/values (n, h, nb, Kb, dh) and mask (n, 1|h, nb, 1, Kb), Kb = g + S + 3·bs.
+        keys/values (n, h, nb, Kb, dh) and mask (n, 1|h, nb, 1, Kb), Kb = g + S + 3·bs; when causal,
+        S ≤ sbs, the local window is [(w−1)·bs, (w+1)·bs) (Kb = g + S + 2·bs) and the mask is per query,
+        (n, 1|h, nb, bs, Kb).
         """
         return self.assemble_from_sparse(key, value, key_mask, self.sparse_tokens(query, key, value, key_mask))
 
@@ -143,16 +166,21 @@ class LSGAttention(nn.Module):
         masks = [key_mask.new_zeros(n, 1, num_blocks, 1, g)]
         if sparse is not None:
             c, sbs = cfg.compressed_block_size, cfg.sparse_block_size
-            keys.append(sparse_windows(sparse.keys, c, sbs, num_blocks))  # (n, h, nb, S, dh)
-            values.append(sparse_windows(sparse.values, c, sbs, num_blocks))
-            sparse_mask = sparse_windows(sparse.mask.transpose(-1, -2), c, sbs, num_blocks, masked_value)
+            keys.append(sparse_windows(sparse.keys, c, sbs, num_blocks, causal=cfg.causal))  # (n, h, nb, S, dh)
+            values.append(sparse_windows(sparse.values, c, sbs, num_blocks, causal=cfg.causal))
+            sparse_mask = sparse_windows(sparse.mask.transpose(-1, -2), c, sbs, num_blocks, masked_value, cfg.causal)
             masks.append(sparse_mask.transpose(-1, -2))  # (n, 1|h, nb, 1, S)
-        keys.append(local_windows(local_k, bs))  # (n, h, nb, 3·bs, dh)
-        values.append(local_windows(local_v, bs))
-        masks.append(local_windows(key_mask.transpose(-1, -2), bs, masked_value).transpose(-1, -2))
+        local_of = causal_local_windows if cfg.causal else local_windows
+        keys.append(local_of(local_k, bs))  # (n, h, nb, 3·bs | 2·bs, dh)
+        values.append(local_of(local_v, bs))
+        masks.append(local_of(key_mask.transpose(-1, -2), bs, masked_value).transpose(-1, -2))
 
         mask_heads = max(m.shape[1] for m in masks)
         block_mask = torch.cat([m.expand(n, mask_heads, num_blocks, 1, m.shape[-1]) for m in masks], dim=-1)
+        if cfg.causal:  # query r of a block sees its own block up to itself
+            local = local_future(bs, key.device)  # (bs, 2·bs)
+            future = torch.cat([local.new_zeros(bs, block_mask.shape[-1] - 2 * bs), local], dim=-1)  # (bs, Kb)
+            block_mask = block_mask.expand(-1, -1, -1, bs, -1).masked_fill(future, masked_value)
         return torch.cat(keys, dim=-2), torch.cat(values, dim=-2), block_mask
 
 

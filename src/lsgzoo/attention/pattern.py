@@ -5,7 +5,7 @@ for a config and a length (globals first, then real positions), per head where
 the selector differs by head. For data-dependent selectors (norm, lsh) pass
 `keys` to see the actual choice; without keys the pattern shows every position
 that *could* be reached and is flagged `data_dependent`. `key_counts` counts the
-visible key entries each query block sees, through the real assembly code.
+visible key entries each query block sees, through the real assembly code. Both follow `causal`.
 """
 
 from dataclasses import dataclass
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from lsgzoo.attention.config import LSGAttentionConfig
-from lsgzoo.attention.layout import padded_length, sparse_window_index, uses_full_attention
+from lsgzoo.attention.layout import padded_length, uses_full_attention, window_index
 from lsgzoo.attention.lsg import LSGAttention, additive_key_mask
 
 
@@ -60,16 +60,19 @@ def attention_pattern(config: LSGAttentionConfig, length: int, num_heads: int = 
             key_mask = additive_key_mask(real.view(1, -1), 1, padded, torch.float32, "cpu")
             sources = selector.source_map(padded, num_heads, keys, key_mask) & real  # (hs', L, tp)
             c, sbs = config.compressed_block_size, config.sparse_block_size
-            pad, index = sparse_window_index(sources.shape[1], num_blocks, c, sbs)
+            pad, index = window_index(sources.shape[1], num_blocks, c, sbs, config.causal)
             index = index - pad  # compressed indices, out of range = padding
         for w in range(num_blocks):
             rows = slice(g + w * bs, g + (w + 1) * bs)
-            start, stop = max(0, (w - 1) * bs), min(padded, (w + 2) * bs)
+            start, stop = max(0, (w - 1) * bs), min(padded, (w + (1 if config.causal else 2)) * bs)
             conn[:, rows, g + start:g + stop] = real[start:stop]
             if selector is not None:
                 entries = index[w][(index[w] >= 0) & (index[w] < sources.shape[1])]
                 reached = sources[:, entries].any(dim=1)  # (hs', tp)
                 conn[:, rows, g:] |= reached.unsqueeze(1)
+    if config.causal:  # within the own block, and for the global rows (they see the globals only)
+        rows = torch.arange(g + padded)
+        conn &= ~((rows.unsqueeze(0) > rows.unsqueeze(1)) & (rows >= g))
     total = g + length
     return AttentionPattern(
         connectivity=conn[:, :total, :total],
@@ -82,7 +85,7 @@ def attention_pattern(config: LSGAttentionConfig, length: int, num_heads: int = 
 
 def key_counts(config: LSGAttentionConfig, length: int, num_heads: int = 1, head_dim: int = 8,
                padding_mask: torch.Tensor | None = None, seed: int = 0) -> torch.Tensor:
-    """Long (hs, nb): visible key entries per query block, from the real assembly code.
+    """Long (hs, nb): visible key entries per query block (causal: its last query), from the real assembly code.
 
     Uses random queries/keys (seeded); for inputs using full attention returns (1, 1)
     holding g + visible tokens.
@@ -97,7 +100,7 @@ def key_counts(config: LSGAttentionConfig, length: int, num_heads: int = 1, head
     generator = torch.Generator().manual_seed(seed)
     qkv = torch.randn(3, 1, num_heads, g + padded, head_dim, generator=generator)
     _, _, block_mask = LSGAttention(config).assemble_blocks(qkv[0], qkv[1], qkv[2], key_mask)
-    return (block_mask[0, :, :, 0] == 0).sum(-1)
+    return (block_mask[0, :, :, -1] == 0).sum(-1)  # causal: the block's last query, which sees the most
 
 
 def plot_pattern(pattern: AttentionPattern, path, heads: int = 4, title: str | None = None):

@@ -58,12 +58,18 @@ class SparseSelector(nn.Module):
     produces_keys: False for selectors that disable the sparse part ("none").
     data_dependent: which positions feed a sparse token depends on the keys.
     per_head: the positions feeding a sparse token differ between heads.
+    causal_form: the selector may run with `causal=True`: its sparse token k summarises tokens of block
+        k // c only (c = bs / sf, L = nb·c), so the causal window (blocks ≤ w − 2) never reads the future.
+        Off by default: a selector states it (`causal_refusal` gives the reason shown otherwise).
     """
 
     name: str = "?"
     produces_keys: bool = True
     data_dependent: bool = False
     per_head: bool = False
+    causal_form: bool = False
+    no_causal_form: str = ("it does not declare a causal form (set causal_form = True on a selector whose sparse "
+                           "token k summarises tokens of block k // c only)")
 
     def __init__(self, config):
         super().__init__()
@@ -72,10 +78,20 @@ class SparseSelector(nn.Module):
         self.sparse_block_size = config.sparse_block_size
         self.sparsity_factor = config.sparsity_factor
         self.lsh_num_pre_rounds = getattr(config, "lsh_num_pre_rounds", 1)
+        self.causal = getattr(config, "causal", False)
 
     @classmethod
     def validate(cls, config) -> None:
         """Raise `ValueError` (naming the field and the fix) for settings this selector cannot run."""
+
+    @classmethod
+    def causal_refusal(cls, config) -> str | None:
+        """Why this selector cannot run with `causal=True` under `config`, or None when it can.
+
+        With sf == 1 every selector keeps every token (with its mask), which is causal."""
+        if cls.causal_form or config.sparsity_factor == 1:
+            return None
+        return cls.no_causal_form
 
     def forward(self, queries, keys, values, mask) -> SparseTokens:
         """(n, h, tp, dh) ×3 + (n, 1, 1, tp) → SparseTokens. sf == 1 keeps every token."""

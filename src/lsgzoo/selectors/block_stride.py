@@ -9,6 +9,7 @@ from lsgzoo.selectors.registry import register_selector
 @register_selector("block_stride")
 class BlockStrideSelector(SparseSelector):
     per_head = True
+    causal_form = True  # the entries of block β are positions of block β
 
     def positions(self, length: int, num_heads: int, device=None) -> torch.Tensor:
         """Long (h, length // sf)."""

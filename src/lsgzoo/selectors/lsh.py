@@ -44,6 +44,14 @@ def sum_into_buckets(rows, buckets, num_buckets: int):
 class LSHSelector(SparseSelector):
     data_dependent = True
     per_head = True
+    causal_form = True  # buckets of one chunk of min(bs, sbs) tokens (inside one block), planes are not data
+
+    @classmethod
+    def causal_refusal(cls, config):
+        if config.sparsity_factor == config.sparse_block_size and config.sparsity_factor > 1:
+            return (f"with sparsity_factor == sparse_block_size ({config.sparsity_factor}) lsh is bos_pooling, "
+                    f"whose sparse tokens are never masked; pick another sparsity_factor or bos_pooling_masked")
+        return super().causal_refusal(config)
 
     @classmethod
     def validate(cls, config):

@@ -9,6 +9,7 @@ class NoSparseSelector(SparseSelector):
     """Disables the sparse part (same as `sparsity_type=None`)."""
 
     produces_keys = False
+    causal_form = True  # reads nothing
 
     def select(self, queries, keys, values, mask):
         raise RuntimeError("the 'none' selector produces no sparse tokens")

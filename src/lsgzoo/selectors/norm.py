@@ -30,6 +30,7 @@ def chunked_selection_checks(config, name: str) -> None:
 class NormSelector(SparseSelector):
     data_dependent = True
     per_head = True
+    causal_form = True  # top-k inside chunks of min(bs, sbs) tokens, which divides bs: per completed block
 
     @classmethod
     def validate(cls, config):

@@ -13,6 +13,8 @@ POOLING_EPS = 1e-6  # the original's constant: a full pair is divided by 2.00000
 
 @register_selector("pooling")
 class PoolingSelector(SparseSelector):
+    causal_form = True  # chunks of sf tokens, inside one block (sf divides bs)
+
     def select(self, queries, keys, values, mask) -> SparseTokens:
         n, h, tp, dh = keys.shape
         sf = self.sparsity_factor

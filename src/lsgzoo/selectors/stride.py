@@ -9,6 +9,7 @@ from lsgzoo.selectors.registry import register_selector
 @register_selector("stride")
 class StrideSelector(SparseSelector):
     per_head = True
+    causal_form = True  # entry k is a position of chunk k (sf tokens, inside one block)
 
     def positions(self, length: int, num_heads: int, device=None) -> torch.Tensor:
         """Long (h, length // sf)."""
