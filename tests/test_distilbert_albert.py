@@ -25,10 +25,17 @@ def test_distilbert_takes_inputs_embeds():
 
 
 def test_albert_pretraining_head():
+    """ForPreTraining shares the encoder and the MLM head (`predictions`) with ForMaskedLM: same logits (each
+    forward from the same seed: lsh draws its random rotations per forward)."""
     folder = FIXTURES / "albert" / "mlm_lsh"
     model = load_model(folder, task="pretraining").eval()
+    masked_lm = load_model(folder, task="masked-lm").eval()
     assert type(model).__name__ == "LSGAlbertForPreTraining"
     io = load_file(folder / "io.safetensors")
     with torch.no_grad():
+        torch.manual_seed(0)
         out = model(input_ids=io["input_ids"], attention_mask=io["attention_mask"])
+        torch.manual_seed(0)
+        mlm_logits = masked_lm(input_ids=io["input_ids"], attention_mask=io["attention_mask"]).logits
     assert out.prediction_logits.shape == (2, 75, 64) and out.sop_logits.shape == (2, 2)
+    torch.testing.assert_close(out.prediction_logits, mlm_logits, atol=0, rtol=0)

@@ -32,6 +32,8 @@ EXACT = TINY + ["logger=csv", "num_threads=1", "trainer.deterministic=true", "te
                 f"trainer.max_steps={MAX_STEPS}"]
 KILL_POINTS = [f"step:{step}" for step in range(1, MAX_STEPS)] + [
     f"save:{number}:{phase}" for number in range(1, 6) for phase in ("write", "before-rename", "after-rename")]
+# The first checkpoint is last.ckpt at step 2 (save 1): a kill at these points leaves nothing to resume from.
+BEFORE_FIRST_CHECKPOINT = ["step:1", "save:1:write", "save:1:before-rename"]
 
 
 def train(run_dir: Path, overrides: list[str]) -> None:
@@ -47,14 +49,18 @@ def killed_run(run_dir: Path, point: str) -> subprocess.CompletedProcess:
 
 
 def continue_run(run_dir: Path) -> int:
-    """Resume a killed run to MAX_STEPS (from scratch if it died before its first checkpoint); the start step."""
-    try:
-        start = torch.load(resume_checkpoint(run_dir / "checkpoints"), weights_only=True)["global_step"]
-    except FileNotFoundError:
-        train(run_dir, [])
-        return 0
+    """Resume a killed run to MAX_STEPS with resume=true; the step it resumed from (the summary's record)."""
     train(run_dir, ["resume=true"])
-    return start
+    return read_summary(run_dir)["resumed_from_step"]
+
+
+def checkpoint_step(run_dir: Path) -> int | None:
+    """global_step of the newest sound checkpoint a resume would pick (None: none was written)."""
+    for name in ("last.ckpt", "last.prev.ckpt"):
+        path = run_dir / "checkpoints" / name
+        if checkpoint_problem(path) is None:
+            return torch.load(path, map_location="cpu", weights_only=True)["global_step"]
+    return None
 
 
 def loss_curve(run_dir: Path) -> dict[int, float]:
@@ -94,14 +100,30 @@ def reference(tmp_path_factory) -> Path:
     return run_dir
 
 
-@pytest.mark.parametrize("point", random.Random(7).sample(KILL_POINTS, 2))
+@pytest.mark.parametrize("point", random.Random(7).sample(
+    [point for point in KILL_POINTS if point not in BEFORE_FIRST_CHECKPOINT], 1))
 def test_sigkill_at_a_random_point_then_resume_is_exact(reference, tmp_path, point):
     run_dir = tmp_path / "run"
     result = killed_run(run_dir, point)
     assert result.returncode == -9, result.stderr[-3000:]
-    resumed_from = continue_run(run_dir)
+    on_disk = checkpoint_step(run_dir)
+    assert on_disk is not None and on_disk > 0, f"{point} left no checkpoint to resume from"
+    assert continue_run(run_dir) == on_disk
     assert read_summary(run_dir)["global_step"] == MAX_STEPS
-    assert_exact(reference, run_dir, resumed_from)
+    assert_exact(reference, run_dir, on_disk)
+
+
+def test_a_kill_before_the_first_checkpoint_then_resume_starts_over_and_says_so(reference, tmp_path, capfd):
+    """Killed with only last.ckpt.partial written: resume=true trains from step 0, on stderr and in the summary."""
+    run_dir = tmp_path / "run"
+    assert killed_run(run_dir, "save:1:before-rename").returncode == -9
+    assert checkpoint_step(run_dir) is None and list((run_dir / "checkpoints").glob("*.partial"))
+    capfd.readouterr()
+    assert continue_run(run_dir) == 0
+    assert "holds no checkpoint (the run was stopped before writing its first); training starts over from step 0" \
+        in capfd.readouterr().err
+    assert read_summary(run_dir)["global_step"] == MAX_STEPS
+    assert_exact(reference, run_dir, 0)
 
 
 def test_kill_while_writing_last_keeps_the_previous_checkpoint(reference, tmp_path):

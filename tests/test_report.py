@@ -162,9 +162,11 @@ def test_export_best_hands_the_best_run_and_table_to_the_exporter(sweep, tmp_pat
     report = make_report(sweep, tmp_path / "report")
     assert export_best(report, tmp_path / "hub", overwrite=True, exporter=exporter) == tmp_path / "hub"
     (source, out, overwrite, sections), = calls
-    assert source == sweep / "3" and overwrite is True
+    scores = {path.parent: json.loads(path.read_text())["best_score"] for path in sweep.glob("*/summary.json")}
+    best = max((run for run, score in scores.items() if score is not None), key=scores.get)  # monitor_mode max
+    assert source == best and overwrite is True
     assert sections["Sweep"] == report.markdown
-    assert sections["Best run of the sweep"]["score"] == 0.95
+    assert sections["Best run of the sweep"]["score"] == scores[best]
 
 
 def test_cli_report_prints_the_best_run_and_exports_it(sweep, tmp_path, monkeypatch, capsys):

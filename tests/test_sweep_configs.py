@@ -112,15 +112,17 @@ def test_experiment_grids_are_valid_lsg_settings(primary, experiment, runs, fixe
     assert len(seen) == runs
 
 
-def test_every_optuna_choice_is_a_valid_lsg_setting(primary):
-    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
-    sweeper = composed(primary, ["hydra/sweeper=optuna_attention"]).hydra.sweeper
-    assert sweeper._target_.endswith("OptunaSweeper") and sweeper.direction == "maximize"
+def test_every_optuna_choice_is_a_valid_lsg_setting():
+    """Read as the plugin would (no plugin needed): the file's `params` through hydra-core's override parser."""
+    sweeper = OmegaConf.load(CONF / "hydra" / "sweeper" / "optuna_attention.yaml")
+    assert list(sweeper.defaults) == ["optuna", "_self_"] and sweeper.direction == "maximize"
     assert sweeper.sampler._target_ == "optuna.samplers.TPESampler"
     parsed = OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in sweeper.params.items()])
     keys = [o.get_key_element().removeprefix("attention.") for o in parsed]
     assert set(keys) == {"sparsity_type", "block_size", "sparse_block_size", "sparsity_factor", "num_global_tokens"}
+    assert all(o.is_choice_sweep() for o in parsed)  # the plugin maps choice(...) to a categorical distribution
     choices = [o.value().list for o in parsed]
+    assert [len(values) for values in choices] == [7, 3, 3, 3, 3]
     for combo in itertools.product(*choices):
         attention_config({"lsh_num_pre_rounds": 1, "mask_first_token": False, **dict(zip(keys, combo))})
 

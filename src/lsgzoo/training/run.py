@@ -8,13 +8,14 @@ runs are closed with exit code 1 on failure, so the next job of a sequential swe
 """
 
 import os
+import sys
 import time
 import traceback
 from pathlib import Path
 
 from lsgzoo.training.checkpoints import check_run_dir_writable
 from lsgzoo.training.config import attention_settings, validate_config
-from lsgzoo.training.resume import settle_run_config
+from lsgzoo.training.resume import read_run_record, settle_run_config
 from lsgzoo.training.rundir import (CHECKPOINT_DIR, COMPLETED, FAILED, INTERRUPTED, METRICS_DIR, MODEL_CONFIG_DIR,
                                    RUNNING, this_process, write_summary)
 from lsgzoo.training.stopping import Interrupted, interruptible
@@ -92,11 +93,11 @@ def _train(cfg, run_dir: Path, summary: dict) -> float:
 
     from lsgzoo.training.builders import build_data_and_module, build_model, build_source, build_tokenizer
     from lsgzoo.training.callbacks import PeakMemory
-    from lsgzoo.training.checkpoints import check_free_space, resume_checkpoint
+    from lsgzoo.training.checkpoints import check_free_space
 
     peak_memory = PeakMemory()
     peak_memory.reset()
-    resume_path = resume_checkpoint(run_dir / CHECKPOINT_DIR) if cfg.resume else None
+    resume_path = resume_point(run_dir, summary) if cfg.resume else None
     if cfg.num_threads:
         import torch
 
@@ -125,6 +126,31 @@ def _train(cfg, run_dir: Path, summary: dict) -> float:
         raise
     _finish_wandb(loggers, exit_code=0)
     return best_score
+
+
+def resume_point(run_dir: Path, summary: dict) -> Path | None:
+    """The checkpoint a resume=true run continues from, its step recorded as summary["resumed_from_step"].
+
+    A run dir whose run started (run_config.yaml) but was stopped before writing its first checkpoint has
+    nothing to resume: training starts over from step 0, said on stderr and as resumed_from_step 0. Without
+    run_config.yaml, `ResumeCheckpointMissing` (the wrong run dir); damaged checkpoints: `CheckpointError`.
+    """
+    import torch
+
+    from lsgzoo.training.checkpoints import ResumeCheckpointMissing, resume_checkpoint
+
+    try:
+        path = resume_checkpoint(run_dir / CHECKPOINT_DIR)
+    except ResumeCheckpointMissing:
+        if read_run_record(run_dir) is None:
+            raise
+        print(f"lsgzoo: resume=true but {run_dir / CHECKPOINT_DIR} holds no checkpoint (the run was stopped before "
+              "writing its first); training starts over from step 0", file=sys.stderr, flush=True)
+        summary["resumed_from_step"] = 0
+        return None
+    summary["resumed_from_step"] = int(torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+                                       ["global_step"])
+    return path
 
 
 def _fit_and_test(cfg, run_dir: Path, summary: dict, module, data, loggers, peak_memory, resume_path) -> float:
