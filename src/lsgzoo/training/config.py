@@ -101,13 +101,30 @@ def validate_config(cfg) -> None:
                f"{cfg.model.max_position_embeddings} < data.max_source_length={data.max_source_length}; raise it")
         _check(cfg.model.tokenizer.kind in ("word", "bpe"), "model.tokenizer.kind", "use word or bpe")
     optim = cfg.optim
-    _check(optim.lr > 0, "optim.lr", f"got {optim.lr}; use a positive learning rate")
-    _check(optim.warmup_steps >= 0, "optim.warmup_steps", "must be ≥ 0")
-    _check(cfg.trainer.max_steps > 0 or cfg.trainer.max_epochs > 0, "trainer.max_steps",
-           "set trainer.max_steps (or trainer.max_epochs) to a positive number")
-    _check(cfg.num_threads is None or (isinstance(cfg.num_threads, int) and cfg.num_threads >= 1), "num_threads",
+    _check(_is_number(optim.lr) and optim.lr > 0, "optim.lr", f"got {optim.lr!r}; use a positive learning rate")
+    _check(_is_integer(optim.warmup_steps) and optim.warmup_steps >= 0, "optim.warmup_steps",
+           f"got {optim.warmup_steps!r}; use an integer ≥ 0")
+    validate_trainer(cfg.trainer)
+    _check(cfg.num_threads is None or (_is_integer(cfg.num_threads) and cfg.num_threads >= 1), "num_threads",
            f"got {cfg.num_threads!r}; use null (torch's default) or a positive integer")
-    _check(cfg.checkpoint.every_n_train_steps >= 1, "checkpoint.every_n_train_steps", "must be ≥ 1")
+    every = cfg.checkpoint.every_n_train_steps
+    _check(_is_integer(every) and every >= 1, "checkpoint.every_n_train_steps", f"got {every!r}; use an integer ≥ 1")
+
+
+def _is_integer(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def validate_trainer(trainer) -> None:
+    """The run's length: integer trainer.max_steps / max_epochs (-1: no limit), at least one of them positive."""
+    for key in ("max_steps", "max_epochs"):
+        _check(_is_integer(trainer[key]), f"trainer.{key}", f"got {trainer[key]!r}; use an integer (-1: no limit)")
+    _check(trainer.max_steps > 0 or trainer.max_epochs > 0, "trainer.max_steps",
+           "set trainer.max_steps (or trainer.max_epochs) to a positive number")
 
 
 def validate_model_family(cfg):
@@ -177,6 +194,10 @@ def validate_metrics(data) -> None:
     """data.metrics are registered names and data.monitor is a metric the task will log."""
     from lsgzoo.training.metrics import METRICS, validation_metrics
 
+    from omegaconf import ListConfig
+
+    _check(data.metrics is None or isinstance(data.metrics, (ListConfig, list)), "data.metrics",
+           f"got {data.metrics!r}; use a list of metric names such as [rouge] (or [] for the loss only)")
     names = list(data.metrics or [])
     for name in names:
         _check(name in METRICS, "data.metrics", f"{name!r} is unknown; choose from {', '.join(METRICS)}")
@@ -187,7 +208,8 @@ def validate_metrics(data) -> None:
 
 
 def validate_generation(generation) -> None:
-    """Every data.generation key is a `transformers.GenerationConfig` setting (what `generate` accepts)."""
+    """Every data.generation key is a `transformers.GenerationConfig` setting (what `generate` accepts), and the
+    token and beam counts are positive integers."""
     from transformers import GenerationConfig
 
     known = sorted(key for key in GenerationConfig().to_dict() if not key.startswith("_"))
@@ -195,3 +217,7 @@ def validate_generation(generation) -> None:
         close = difflib.get_close_matches(str(key), known, n=3)
         hint = f"did you mean {', '.join(close)}?" if close else "see transformers.GenerationConfig"
         _check(key in known, "data.generation", f"{key!r} is not a generation setting; {hint}")
+    for key in ("max_new_tokens", "num_beams"):
+        value = (generation or {}).get(key)
+        _check(value is None or (_is_integer(value) and value >= 1), f"data.generation.{key}",
+               f"got {value!r}; use an integer ≥ 1")
