@@ -86,6 +86,9 @@ def validate_config(cfg) -> None:
     data = cfg.data
     for key in ("batch_size", "eval_batch_size", "max_source_length", "max_target_length"):
         _check(isinstance(data[key], int) and data[key] >= 1, f"data.{key}", f"got {data[key]!r}; use an integer ≥ 1")
+    workers = data.get("num_workers", 0)
+    _check(_is_integer(workers) and workers >= 0, "data.num_workers",
+           f"got {workers!r}; use 0 (load in the main process) or more worker processes")
     block = settings["block_size"]
     _check(data.max_source_length % block == 0, "data.max_source_length",
            f"{data.max_source_length} is not a multiple of attention.block_size={block}; batches are padded to "
@@ -120,11 +123,39 @@ def _is_number(value) -> bool:
 
 
 def validate_trainer(trainer) -> None:
-    """The run's length: integer trainer.max_steps / max_epochs (-1: no limit), at least one of them positive."""
+    """The Lightning settings a run cannot start with: trainer.max_steps / max_epochs integers (-1: no limit), one
+    of them positive; validation every `val_check_interval` steps (an integer ≥ 1, or a fraction of an epoch in
+    (0, 1] when `check_val_every_n_epoch` is set); `accumulate_grad_batches` ≥ 1; a precision `lightning.Trainer`
+    accepts (its own annotation lists them)."""
     for key in ("max_steps", "max_epochs"):
         _check(_is_integer(trainer[key]), f"trainer.{key}", f"got {trainer[key]!r}; use an integer (-1: no limit)")
     _check(trainer.max_steps > 0 or trainer.max_epochs > 0, "trainer.max_steps",
            "set trainer.max_steps (or trainer.max_epochs) to a positive number")
+    interval, per_epoch = trainer.get("val_check_interval"), trainer.get("check_val_every_n_epoch")
+    fraction = per_epoch is not None and isinstance(interval, float) and 0.0 < interval <= 1.0
+    _check(interval is None or fraction or (_is_integer(interval) and interval >= 1), "trainer.val_check_interval",
+           f"got {interval!r}; use a number of training steps ≥ 1 (a fraction of an epoch in (0, 1] needs "
+           "trainer.check_val_every_n_epoch)")
+    accumulate = trainer.get("accumulate_grad_batches", 1)
+    _check(_is_integer(accumulate) and accumulate >= 1, "trainer.accumulate_grad_batches",
+           f"got {accumulate!r}; use an integer ≥ 1")
+    precisions = lightning_precisions()
+    _check(trainer.get("precision") in precisions, "trainer.precision",
+           f"got {trainer.get('precision')!r}; use one of {', '.join(dict.fromkeys(map(str, precisions)))}")
+
+
+def lightning_precisions() -> list:
+    """The `precision` values `lightning.Trainer` accepts, read from its signature's type annotation."""
+    import typing
+
+    import lightning
+
+    def literals(annotation) -> list:
+        if typing.get_origin(annotation) is typing.Literal:
+            return list(typing.get_args(annotation))
+        return [value for arg in typing.get_args(annotation) for value in literals(arg)]
+
+    return literals(typing.get_type_hints(lightning.Trainer.__init__)["precision"])
 
 
 def validate_model_family(cfg):
