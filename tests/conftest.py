@@ -5,10 +5,18 @@ from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import settings
 
 sys.path.insert(0, str(Path(__file__).parent))  # tests/reference.py
 # The `flex` backend's eager kernel is exact and compiles nothing; test_flex compiles once on purpose.
 os.environ.setdefault("LSGZOO_FLEX_COMPILE", "0")
+
+# Property tests (tests/test_properties_*.py): CI-sized, the same examples on every run, nothing written into the
+# repository. `HYPOTHESIS_PROFILE=search` draws ten times as many (each test scales `settings.default.max_examples`), randomly, to look for new failures locally.
+settings.register_profile("ci", max_examples=40, deadline=None, derandomize=True, database=None,
+                          print_blob=True)
+settings.register_profile("search", parent=settings.get_profile("ci"), max_examples=400, derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(autouse=True)

@@ -9,13 +9,13 @@ Hydra multirun root (`multirun/`, `multirun/<date>/` or `.../<time>/`), a single
 run dir, or a folder of committed summaries (run dirs without checkpoints) all work.
 """
 
-import json
 import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lsgzoo.training.rundir import CHECKPOINT_DIR, SUMMARY_FILE
+from lsgzoo.training.rundir import CHECKPOINT_DIR, SUMMARY_FILE, SummaryError
+from lsgzoo.training.rundir import read_summary as read_summary_file
 
 HYDRA_DIR = ".hydra"
 DEFAULT_CHECKPOINT = f"{CHECKPOINT_DIR}/best.ckpt"
@@ -200,17 +200,25 @@ def read_run(run_dir: Path, names_root: Path) -> RunRecord:
 
 def read_summary(record: RunRecord) -> str | None:
     """Fill `record` from its summary.json; returns the reason the run failed, None if it completed."""
-    path = record.run_dir / SUMMARY_FILE
-    if not path.is_file():
+    if not (record.run_dir / SUMMARY_FILE).is_file():
         return NOT_FINISHED
     try:
-        summary = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as error:
+        summary = read_summary_file(record.run_dir)
+    except (OSError, SummaryError) as error:
         return f"unreadable {SUMMARY_FILE}: {error}"
-    if not isinstance(summary, dict) or "status" not in summary:
+    if "status" not in summary:
         return f"{SUMMARY_FILE} has no 'status' field"
+    wrong = [f"{key!r} is a {type(summary[key]).__name__}, not {kind.__name__}" for key, kind in SUMMARY_FIELD_TYPES.items()
+             if summary.get(key) is not None and not isinstance(summary[key], kind)]
+    if wrong:
+        return f"damaged {SUMMARY_FILE}: {'; '.join(wrong)}"
     apply_summary(record, summary)
     return record.error
+
+
+# The summary fields the report reads whose type it relies on (a damaged file holding another type is unreadable).
+SUMMARY_FIELD_TYPES = {"status": str, "error": str, "attention": dict, "overrides": list, "metrics": dict,
+                       "length_statistics": dict}
 
 
 def apply_summary(record: RunRecord, summary: dict) -> None:
@@ -289,13 +297,14 @@ def parse_overrides(overrides: list[str]) -> dict:
     """["attention.block_size=32", "+seed=1"] → {"attention.block_size": 32, "seed": 1}.
 
     Values are parsed as YAML scalars (ints, floats, booleans, null); `+`, `++`
-    prefixes are dropped; deletions (`~key`) and non key=value items are skipped.
+    prefixes are dropped; deletions (`~key`) and non key=value items (non-strings of a damaged summary) are
+    skipped.
     """
     import yaml
 
     params = {}
     for item in overrides:
-        if "=" not in item or item.startswith("~"):
+        if not isinstance(item, str) or "=" not in item or item.startswith("~"):
             continue
         key, text = item.split("=", 1)
         key = key.lstrip("+")

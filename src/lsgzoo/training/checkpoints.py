@@ -109,7 +109,8 @@ def checkpoint_problem(path) -> str | None:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
-        return f"does not load: {type(error).__name__}: {error}"
+        first_line = (str(error).strip().splitlines() or [""])[0]  # torch's unpickling errors run many lines
+        return f"does not load: {type(error).__name__}: {first_line}"
     missing = [key for key in REQUIRED_KEYS if key not in checkpoint]
     return f"not a Lightning training checkpoint (no {', '.join(missing)})" if missing else None
 

@@ -86,6 +86,9 @@ def validate_config(cfg) -> None:
     data = cfg.data
     for key in ("batch_size", "eval_batch_size", "max_source_length", "max_target_length"):
         _check(isinstance(data[key], int) and data[key] >= 1, f"data.{key}", f"got {data[key]!r}; use an integer ≥ 1")
+    workers = data.get("num_workers", 0)
+    _check(_is_integer(workers) and workers >= 0, "data.num_workers",
+           f"got {workers!r}; use 0 (load in the main process) or more worker processes")
     block = settings["block_size"]
     _check(data.max_source_length % block == 0, "data.max_source_length",
            f"{data.max_source_length} is not a multiple of attention.block_size={block}; batches are padded to "
@@ -101,13 +104,58 @@ def validate_config(cfg) -> None:
                f"{cfg.model.max_position_embeddings} < data.max_source_length={data.max_source_length}; raise it")
         _check(cfg.model.tokenizer.kind in ("word", "bpe"), "model.tokenizer.kind", "use word or bpe")
     optim = cfg.optim
-    _check(optim.lr > 0, "optim.lr", f"got {optim.lr}; use a positive learning rate")
-    _check(optim.warmup_steps >= 0, "optim.warmup_steps", "must be ≥ 0")
-    _check(cfg.trainer.max_steps > 0 or cfg.trainer.max_epochs > 0, "trainer.max_steps",
-           "set trainer.max_steps (or trainer.max_epochs) to a positive number")
-    _check(cfg.num_threads is None or (isinstance(cfg.num_threads, int) and cfg.num_threads >= 1), "num_threads",
+    _check(_is_number(optim.lr) and optim.lr > 0, "optim.lr", f"got {optim.lr!r}; use a positive learning rate")
+    _check(_is_integer(optim.warmup_steps) and optim.warmup_steps >= 0, "optim.warmup_steps",
+           f"got {optim.warmup_steps!r}; use an integer ≥ 0")
+    validate_trainer(cfg.trainer)
+    _check(cfg.num_threads is None or (_is_integer(cfg.num_threads) and cfg.num_threads >= 1), "num_threads",
            f"got {cfg.num_threads!r}; use null (torch's default) or a positive integer")
-    _check(cfg.checkpoint.every_n_train_steps >= 1, "checkpoint.every_n_train_steps", "must be ≥ 1")
+    every = cfg.checkpoint.every_n_train_steps
+    _check(_is_integer(every) and every >= 1, "checkpoint.every_n_train_steps", f"got {every!r}; use an integer ≥ 1")
+
+
+def _is_integer(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def validate_trainer(trainer) -> None:
+    """The Lightning settings a run cannot start with: trainer.max_steps / max_epochs integers (-1: no limit), one
+    of them positive; validation every `val_check_interval` steps (an integer ≥ 1, or a fraction of an epoch in
+    (0, 1] when `check_val_every_n_epoch` is set); `accumulate_grad_batches` ≥ 1; a precision `lightning.Trainer`
+    accepts (its own annotation lists them)."""
+    for key in ("max_steps", "max_epochs"):
+        _check(_is_integer(trainer[key]), f"trainer.{key}", f"got {trainer[key]!r}; use an integer (-1: no limit)")
+    _check(trainer.max_steps > 0 or trainer.max_epochs > 0, "trainer.max_steps",
+           "set trainer.max_steps (or trainer.max_epochs) to a positive number")
+    interval, per_epoch = trainer.get("val_check_interval"), trainer.get("check_val_every_n_epoch")
+    fraction = per_epoch is not None and isinstance(interval, float) and 0.0 < interval <= 1.0
+    _check(interval is None or fraction or (_is_integer(interval) and interval >= 1), "trainer.val_check_interval",
+           f"got {interval!r}; use a number of training steps ≥ 1 (a fraction of an epoch in (0, 1] needs "
+           "trainer.check_val_every_n_epoch)")
+    accumulate = trainer.get("accumulate_grad_batches", 1)
+    _check(_is_integer(accumulate) and accumulate >= 1, "trainer.accumulate_grad_batches",
+           f"got {accumulate!r}; use an integer ≥ 1")
+    precisions = lightning_precisions()
+    _check(trainer.get("precision") in precisions, "trainer.precision",
+           f"got {trainer.get('precision')!r}; use one of {', '.join(dict.fromkeys(map(str, precisions)))}")
+
+
+def lightning_precisions() -> list:
+    """The `precision` values `lightning.Trainer` accepts, read from its signature's type annotation."""
+    import typing
+
+    import lightning
+
+    def literals(annotation) -> list:
+        if typing.get_origin(annotation) is typing.Literal:
+            return list(typing.get_args(annotation))
+        return [value for arg in typing.get_args(annotation) for value in literals(arg)]
+
+    return literals(typing.get_type_hints(lightning.Trainer.__init__)["precision"])
 
 
 def validate_model_family(cfg):
@@ -177,6 +225,10 @@ def validate_metrics(data) -> None:
     """data.metrics are registered names and data.monitor is a metric the task will log."""
     from lsgzoo.training.metrics import METRICS, validation_metrics
 
+    from omegaconf import ListConfig
+
+    _check(data.metrics is None or isinstance(data.metrics, (ListConfig, list)), "data.metrics",
+           f"got {data.metrics!r}; use a list of metric names such as [rouge] (or [] for the loss only)")
     names = list(data.metrics or [])
     for name in names:
         _check(name in METRICS, "data.metrics", f"{name!r} is unknown; choose from {', '.join(METRICS)}")
@@ -187,7 +239,8 @@ def validate_metrics(data) -> None:
 
 
 def validate_generation(generation) -> None:
-    """Every data.generation key is a `transformers.GenerationConfig` setting (what `generate` accepts)."""
+    """Every data.generation key is a `transformers.GenerationConfig` setting (what `generate` accepts), and the
+    token and beam counts are positive integers."""
     from transformers import GenerationConfig
 
     known = sorted(key for key in GenerationConfig().to_dict() if not key.startswith("_"))
@@ -195,3 +248,7 @@ def validate_generation(generation) -> None:
         close = difflib.get_close_matches(str(key), known, n=3)
         hint = f"did you mean {', '.join(close)}?" if close else "see transformers.GenerationConfig"
         _check(key in known, "data.generation", f"{key!r} is not a generation setting; {hint}")
+    for key in ("max_new_tokens", "num_beams"):
+        value = (generation or {}).get(key)
+        _check(value is None or (_is_integer(value) and value >= 1), f"data.generation.{key}",
+               f"got {value!r}; use an integer ≥ 1")

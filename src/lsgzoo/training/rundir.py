@@ -60,9 +60,23 @@ def write_summary(run_dir: Path, summary: dict) -> Path | None:
     return path
 
 
+class SummaryError(ValueError):
+    """A run dir's summary.json exists but is not a JSON object (truncated, damaged, not UTF-8)."""
+
+
 def read_summary(run_dir: Path) -> dict | None:
+    """The run's summary.json as a dict; None when there is none; `SummaryError` (naming the file) when it
+    cannot be read as a JSON object."""
     path = Path(run_dir) / SUMMARY_FILE
-    return json.loads(path.read_text()) if path.exists() else None
+    if not path.exists():
+        return None
+    try:
+        summary = json.loads(path.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise SummaryError(f"{path}: unreadable {SUMMARY_FILE}: {error}") from None
+    if not isinstance(summary, dict):
+        raise SummaryError(f"{path}: {SUMMARY_FILE} holds a JSON {type(summary).__name__}, not an object")
+    return summary
 
 
 def this_process() -> dict:
