@@ -86,11 +86,10 @@ def test_summary_throughput_counts_every_real_token_and_its_flops(trained_run):
 
 
 def test_encoder_flops_of_a_batch_are_the_bench_formula():
-    from types import SimpleNamespace
-
+    from lsgzoo.models import LSGBartConfig
     from lsgzoo.training.run import encoder_flops_fn
 
-    config = SimpleNamespace(hidden_size=64, num_hidden_layers=2, encoder_ffn_dim=128)
+    config = LSGBartConfig(d_model=64, encoder_layers=2, encoder_ffn_dim=128, encoder_attention_heads=4)
     attention = {"block_size": 16, "sparse_block_size": 16, "sparsity_factor": 4, "sparsity_type": "pooling"}
     flops = encoder_flops_fn(config, attention)({"input_ids": torch.zeros(3, 256, dtype=torch.long)})
     tokens, pairs = 257, 1 * 257 + 256 * (1 + 32 + 48)  # 1 global; tp · (global + 2·sbs sparse + 3·bs local)
