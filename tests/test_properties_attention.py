@@ -35,6 +35,7 @@ VALID = {
     "lsg_backend": st.sampled_from(["auto", "eager", "sdpa", "fused", "flex"]),
     "pass_global_tokens_to_decoder": st.booleans(),
     "pool_with_global": st.booleans(),
+    "causal": st.just(False),  # the dense oracle here is bidirectional; causal LSG: tests/test_causal_attention.py
 }
 assert set(VALID) == set(LSG_KEYS), "a new LSGKeys key needs a strategy here"
 OUT_OF_RANGE = {"sparsity_type": st.sampled_from(["nonexistent", "NORM", ""]), "lsg_backend": st.just("cuda")}
