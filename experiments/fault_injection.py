@@ -73,15 +73,9 @@ def last_error(result: subprocess.CompletedProcess) -> str:
 
 def checkpoint_step(run_dir: Path) -> int | None:
     """global_step of the checkpoint a resume will use (without side effects), or None when there is none."""
-    import torch
+    from lsgzoo.training.checkpoints import resumable_step
 
-    from lsgzoo.training.checkpoints import checkpoint_problem
-
-    for name in ("last.ckpt", "last.prev.ckpt"):
-        path = run_dir / "checkpoints" / name
-        if checkpoint_problem(path) is None:
-            return torch.load(path, map_location="cpu", weights_only=True)["global_step"]
-    return None
+    return resumable_step(run_dir / "checkpoints")
 
 
 def continue_after_kill(run_dir: Path) -> dict:

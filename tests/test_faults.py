@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from lsgzoo.training.checkpoints import (CheckpointError, RunDirError, checkpoint_problem, resume_checkpoint,
-                                         save_atomically)
+from lsgzoo.training.checkpoints import (CheckpointError, RunDirError, checkpoint_problem, resumable_step,
+                                         resume_checkpoint, save_atomically)
 from lsgzoo.training.config import compose_config
 from lsgzoo.training.rundir import load_run_model, read_summary
 from test_training import TINY, env_for_subprocess
@@ -56,11 +56,7 @@ def continue_run(run_dir: Path) -> int:
 
 def checkpoint_step(run_dir: Path) -> int | None:
     """global_step of the newest sound checkpoint a resume would pick (None: none was written)."""
-    for name in ("last.ckpt", "last.prev.ckpt"):
-        path = run_dir / "checkpoints" / name
-        if checkpoint_problem(path) is None:
-            return torch.load(path, map_location="cpu", weights_only=True)["global_step"]
-    return None
+    return resumable_step(run_dir / "checkpoints")
 
 
 def loss_curve(run_dir: Path) -> dict[int, float]:

@@ -148,6 +148,17 @@ def resume_checkpoint(checkpoint_dir) -> Path:
                           "(without resume=true) or put a good checkpoint back as checkpoints/last.ckpt.")
 
 
+def resumable_step(checkpoint_dir) -> int | None:
+    """global_step of the checkpoint `resume_checkpoint` would pick (last.ckpt, else last.prev.ckpt, whichever is
+    sound), read weights-only and without its side effects; None when neither is sound."""
+    import torch
+
+    for candidate in (Path(checkpoint_dir) / LAST, Path(checkpoint_dir) / PREVIOUS_LAST):
+        if checkpoint_problem(candidate) is None:
+            return torch.load(candidate, map_location="cpu", weights_only=True)["global_step"]
+    return None
+
+
 def _set_aside_damaged(last: Path, problem: str) -> None:
     if last.exists():
         os.replace(last, last.with_name(DAMAGED_LAST))
